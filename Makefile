@@ -1,0 +1,57 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+# Everything lives in .venv/; on machines without an NVIDIA GPU the CPU build of
+# torch is installed first so pip never pulls a multi-GB CUDA wheel.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+TORCH_CPU ?= torch==2.13.0
+HAS_NVIDIA := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo yes)
+
+.PHONY: setup setup-dev demo test lint typecheck pytest bench clean
+
+$(BIN)/python:
+	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "comfy-vidgen needs Python >= 3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.torch: $(BIN)/python
+ifeq ($(HAS_NVIDIA),yes)
+	@echo "NVIDIA GPU found: the normal (CUDA) torch wheel will be used"
+else
+	@echo "No NVIDIA GPU: installing the CPU build $(TORCH_CPU)"
+	$(BIN)/python -m pip install --quiet "$(TORCH_CPU)"
+endif
+	@touch $@
+
+$(VENV)/.installed: $(VENV)/.torch pyproject.toml
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.torch pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@ $(VENV)/.installed
+
+setup: $(VENV)/.installed
+
+setup-dev: $(VENV)/.installed-dev
+
+demo: $(VENV)/.installed
+	$(BIN)/vidgen demo
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.installed-dev
+	$(BIN)/mypy
+
+pytest: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+bench: $(VENV)/.installed-dev
+	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,205 @@
+"""``vidgen manifest new|validate|hash|schema``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+from ._common import add_input_root, add_json_flag, add_parser, emit_json, parse_size
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = add_parser(
+        sub,
+        "manifest",
+        "create, validate and hash job manifests (the control-machine/GPU contract)",
+        "vidgen manifest validate shots/*.json --input-root shots --json",
+    )
+    msub = p.add_subparsers(dest="manifest_command", metavar="ACTION", required=True)
+
+    n = add_parser(
+        msub,
+        "new",
+        "write a valid manifest for a keyframe",
+        "vidgen manifest new shots/beach.jpg --motion zoom_in --start full "
+        "--end 0.25,0.25,0.5,0.5 --workflow camera_only@1 --input-root shots -o beach.json",
+    )
+    n.add_argument("keyframe", type=Path, metavar="KEYFRAME")
+    n.add_argument("--motion", required=True, help="static, pan_left, ..., zoom_in, custom")
+    n.add_argument(
+        "--start",
+        default="full",
+        help="start crop X,Y,W,H normalised to the keyframe, or 'full' (largest centred crop)",
+    )
+    n.add_argument("--end", required=True, help="end crop X,Y,W,H, or 'full'")
+    n.add_argument("--easing", default="ease_in_out", help="linear, ease_in, ease_out, ease_in_out")
+    n.add_argument(
+        "--workflow",
+        default=None,
+        help="name@version (default: locked settings, else camera_only@1)",
+    )
+    n.add_argument("--seed", type=int, default=None, help="uint64 seed (random if omitted)")
+    n.add_argument("--size", default="1024x576", help="output WIDTHxHEIGHT (default 1024x576)")
+    n.add_argument(
+        "--id", dest="manifest_id", default=None, help="manifest id (default: keyframe name)"
+    )
+    n.add_argument("--fps", type=int, default=None, help="output frame rate (default 30)")
+    n.add_argument("--frames", type=int, default=None, help="output frames (default 120)")
+    n.add_argument("--gen-frames", type=int, default=None, help="model-native frame count")
+    n.add_argument("--steps", type=int, default=None)
+    n.add_argument("--cfg", type=float, default=None)
+    n.add_argument("--min-cfg", type=float, default=None)
+    n.add_argument("--motion-bucket", type=int, default=None)
+    n.add_argument("--noise-aug", type=float, default=None)
+    n.add_argument("--prompt", default=None)
+    n.add_argument("--negative-prompt", default=None)
+    n.add_argument("-o", "--output", type=Path, default=None, help="write here (default: stdout)")
+    add_input_root(n)
+    n.set_defaults(func=cmd_new)
+
+    v = add_parser(
+        msub,
+        "validate",
+        "check manifests (and, with --input-root, their keyframe files)",
+        "vidgen manifest validate a.json b.json --input-root shots --json",
+    )
+    v.add_argument("files", type=Path, nargs="+", metavar="FILE")
+    add_input_root(v)
+    add_json_flag(v)
+    v.set_defaults(func=cmd_validate)
+
+    h = add_parser(
+        msub, "hash", "print a manifest's identity hash", "vidgen manifest hash beach.json"
+    )
+    h.add_argument("file", type=Path, metavar="FILE")
+    h.set_defaults(func=cmd_hash)
+
+    s = add_parser(
+        msub, "schema", "print the manifest JSON Schema", "vidgen manifest schema > m.schema.json"
+    )
+    s.set_defaults(func=cmd_schema)
+
+
+def _crop(text: str, what: str) -> dict[str, float] | str:
+    if text.strip().lower() == "full":
+        return "full"
+    try:
+        x, y, w, h = (float(v) for v in text.split(","))
+    except ValueError:
+        raise UsageError(
+            f"--{what} must be X,Y,W,H (four numbers) or 'full', got {text!r}"
+        ) from None
+    return {"x": x, "y": y, "w": w, "h": h}
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    import secrets
+
+    from ..fsutil import atomic_write_text
+    from ..images import ImageError, probe_image
+    from ..manifest import build_manifest, dumps_pretty, full_crop, manifest_hash
+
+    size = parse_size(args.size)
+    if not args.keyframe.is_file():
+        raise UsageError(f"keyframe {args.keyframe} does not exist or is not a file")
+    start, end = _crop(args.start, "start"), _crop(args.end, "end")
+    if "full" in (start, end):
+        try:
+            info = probe_image(args.keyframe)
+        except ImageError as e:
+            raise UsageError(str(e)) from None
+        full = full_crop(info.width, info.height, *size)
+        start = full if start == "full" else start
+        end = full if end == "full" else end
+    seed = args.seed
+    if seed is None:
+        seed = secrets.randbits(64)
+        print(f"seed: {seed} (random)", file=sys.stderr)
+    workflow = args.workflow
+    locked: dict[str, Any] = {}
+    if workflow is None:
+        from ..locked import load_locked_settings
+
+        locked_settings = load_locked_settings()
+        workflow = locked_settings.workflow if locked_settings else "camera_only@1"
+        locked = dict(locked_settings.parameters) if locked_settings else {}
+    output = {k: v for k, v in {"fps": args.fps, "frames": args.frames}.items() if v is not None}
+    generation = {
+        **locked,
+        **{
+            k: v
+            for k, v in {
+                "frames": args.gen_frames,
+                "steps": args.steps,
+                "cfg": args.cfg,
+                "min_cfg": args.min_cfg,
+                "motion_bucket_id": args.motion_bucket,
+                "noise_aug_strength": args.noise_aug,
+                "prompt": args.prompt,
+                "negative_prompt": args.negative_prompt,
+            }.items()
+            if v is not None
+        },
+    }
+    m = build_manifest(
+        keyframe=args.keyframe,
+        input_root=args.input_root,
+        motion_type=args.motion,
+        start=start,  # type: ignore[arg-type]
+        end=end,  # type: ignore[arg-type]
+        workflow=workflow,
+        seed=seed,
+        size=size,
+        easing=args.easing,
+        manifest_id=args.manifest_id,
+        output=output,
+        generation=generation,
+    )
+    text = dumps_pretty(m)
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        atomic_write_text(args.output, text)
+        print(f"wrote {args.output} (manifest_hash {manifest_hash(m)})", file=sys.stderr)
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from ..manifest import manifest_hash, validate_file
+
+    all_ok = True
+    for path in args.files:
+        m, errors = validate_file(path, args.input_root)
+        ok = m is not None and not errors
+        all_ok &= ok
+        if args.json:
+            rec: dict[str, Any] = {"path": str(path), "valid": ok}
+            if ok and m is not None:
+                rec["manifest_hash"] = manifest_hash(m)
+            rec["errors"] = [e.as_dict() for e in errors]
+            emit_json(rec)
+        elif ok and m is not None:
+            print(f"OK       {path}  {manifest_hash(m)}")
+        else:
+            print(f"INVALID  {path}")
+            for e in errors:
+                print(f"  {e.loc or '<manifest>'}: {e.msg}")
+    return 0 if all_ok else 1
+
+
+def cmd_hash(args: argparse.Namespace) -> int:
+    from ..manifest import load_manifest, manifest_hash
+
+    print(manifest_hash(load_manifest(args.file)))
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from ..manifest import json_schema
+
+    sys.stdout.write(json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n")
+    return 0

@@ -1,0 +1,171 @@
+"""Keyframe decoding as photographers' files need it.
+
+One place decides how a file becomes pixels: the pixel-count guard (checked from
+the header, before any decode), EXIF orientation, embedded ICC profiles converted
+to sRGB, CMYK / palette / 16-bit / grayscale sources, and reduced-resolution JPEG
+decoding when only a small analysis size is needed. Viability, the manifest's
+keyframe check and the ComfyUI loader all go through it, so they see the same image.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+
+from .errors import VidgenError
+
+log = logging.getLogger(__name__)
+
+#: Refuse anything larger before decoding (decompression bombs). 200 MP covers
+#: every current camera back (the largest are ~150 MP).
+MAX_PIXELS = 200_000_000
+
+# Pillow's own bomb check would fire at ~179 MP with a DecompressionBombError;
+# we enforce our documented limit from the header instead.
+Image.MAX_IMAGE_PIXELS = None
+
+_ORIENTATION_TAG = 0x0112
+_SWAPS_AXES = {5, 6, 7, 8}
+
+
+class ImageError(VidgenError):
+    """The file cannot be used as a keyframe (unreadable, truncated, too large...)."""
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """Header facts, with width/height as displayed (after EXIF orientation)."""
+
+    width: int
+    height: int
+    format: str
+    mode: str
+    orientation: int
+
+
+def _open(path: str | os.PathLike[str], max_pixels: int) -> Image.Image:
+    p = Path(path)
+    try:
+        if p.stat().st_size == 0:
+            raise ImageError(f"{p}: empty file (0 bytes)")
+        img = Image.open(p)
+    except ImageError:
+        raise
+    except FileNotFoundError:
+        raise ImageError(f"{p}: no such file") from None
+    except IsADirectoryError:
+        raise ImageError(f"{p}: is a directory, not an image") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{p}: not a recognised image format") from None
+    except (OSError, ValueError) as e:
+        raise ImageError(f"{p}: cannot read image header ({e})") from None
+    w, h = img.size
+    if w <= 0 or h <= 0:
+        img.close()
+        raise ImageError(f"{p}: invalid image size {w}x{h}")
+    if w * h > max_pixels:
+        img.close()
+        raise ImageError(
+            f"{p}: {w}x{h} = {w * h / 1e6:.0f} MP exceeds the {max_pixels / 1e6:.0f} MP limit "
+            "(refused before decoding)"
+        )
+    return img
+
+
+def _orientation(img: Image.Image) -> int:
+    try:
+        value = img.getexif().get(_ORIENTATION_TAG, 1)
+    except Exception:  # malformed EXIF must not make the image unusable
+        return 1
+    return int(value) if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def probe_image(path: str | os.PathLike[str], max_pixels: int = MAX_PIXELS) -> ImageInfo:
+    """Read only the header: size as displayed, format, mode. Refuses bombs."""
+    with _open(path, max_pixels) as img:
+        o = _orientation(img)
+        w, h = img.size
+        if o in _SWAPS_AXES:
+            w, h = h, w
+        return ImageInfo(width=w, height=h, format=str(img.format), mode=img.mode, orientation=o)
+
+
+def _to_srgb(img: Image.Image) -> Image.Image:
+    """Convert to 8-bit RGB in sRGB, honouring an embedded ICC profile."""
+    icc = img.info.get("icc_profile")
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        peak = 65535.0 if arr.max(initial=0) > 255 else 255.0
+        img = Image.fromarray(np.clip(arr / peak * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    elif img.mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        img = Image.fromarray(np.clip(arr * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    if img.mode in ("P", "PA"):
+        img = img.convert("RGBA")
+    if icc and img.mode in ("RGB", "RGBA", "CMYK", "L", "LA"):
+        try:
+            src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            dst = ImageCms.createProfile("sRGB")
+            base = img.convert("RGB") if img.mode in ("RGBA", "LA") else img
+            if base.mode == "L":
+                base = base.convert("RGB")
+                # a gray profile cannot transform RGB pixels; gray is already neutral
+                return base
+            converted = ImageCms.profileToProfile(base, src, dst, outputMode="RGB")
+            if converted is not None:
+                return converted
+        except (ImageCms.PyCMSError, OSError, ValueError) as e:
+            log.warning("ignoring unusable ICC profile (%s); assuming sRGB", e)
+    if img.mode != "RGB":
+        img = img.convert("RGB")
+    return img
+
+
+def load_image(
+    path: str | os.PathLike[str],
+    *,
+    max_pixels: int = MAX_PIXELS,
+    min_size: int | None = None,
+) -> Image.Image:
+    """Decode to an upright sRGB ``RGB`` PIL image.
+
+    ``min_size``: the caller only needs the shorter side to be at least this many
+    pixels, so JPEGs may be decoded at 1/2, 1/4 or 1/8 scale (DCT-domain, much
+    faster). ``None`` decodes at full resolution.
+    """
+    img = _open(path, max_pixels)
+    try:
+        if min_size is not None and img.format == "JPEG":
+            w, h = img.size
+            scale = min(w, h) / max(min_size, 1)
+            if scale >= 2:
+                # draft() picks the largest 1/2^k scale that stays >= the request
+                img.draft("RGB", (max(1, w // int(scale)), max(1, h // int(scale))))
+        o = _orientation(img)
+        img.load()
+        if o != 1:
+            img = ImageOps.exif_transpose(img) or img
+        return _to_srgb(img)
+    except ImageError:
+        raise
+    except (OSError, ValueError, SyntaxError) as e:
+        raise ImageError(f"{path}: cannot decode image ({e})") from None
+    finally:
+        img.close()
+
+
+def load_rgb_array(path: str | os.PathLike[str], **kwargs: int | None) -> NDArray[np.uint8]:
+    """``load_image`` as an ``HxWx3`` uint8 array."""
+    return np.asarray(load_image(path, **kwargs))  # type: ignore[arg-type]
+
+
+def to_float01(rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
+    """uint8 HxWx3 -> float32 0..1, the layout of ComfyUI IMAGE tensors."""
+    return rgb.astype(np.float32) / np.float32(255.0)
