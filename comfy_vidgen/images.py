@@ -152,7 +152,9 @@ def load_image(
         img.load()
         if o != 1:
             img = ImageOps.exif_transpose(img) or img
-        return _to_srgb(img)
+        out = _to_srgb(img)
+        # the source is closed below; never hand back the object we close
+        return out.copy() if out is img else out
     except ImageError:
         raise
     except (OSError, ValueError, SyntaxError) as e:
