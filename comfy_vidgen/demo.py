@@ -62,10 +62,10 @@ def run_demo(out: Path) -> int:
     _say(f"2. manifests: {len(written)} camera_only@1 zoom-in manifests in {manifests}/")
     ok = 0
     for path in written:
-        m, errors = validate_file(path, shoot)
-        if m is not None and not errors:
+        checked, errors = validate_file(path, shoot)
+        if checked is not None and not errors:
             ok += 1
-            _say(f"   valid  {path.name}  manifest_hash {manifest_hash(m)[:16]}...")
+            _say(f"   valid  {path.name}  manifest_hash {manifest_hash(checked)[:16]}...")
         else:
             _say(f"   INVALID {path.name}: {errors}")
     _say(f"3. validation: {ok}/{len(written)} valid, keyframe hashes checked")
