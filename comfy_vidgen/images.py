@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,7 +101,12 @@ def probe_image(path: str | os.PathLike[str], max_pixels: int = MAX_PIXELS) -> I
 def _to_srgb(img: Image.Image) -> Image.Image:
     """Convert to 8-bit RGB in sRGB, honouring an embedded ICC profile."""
     icc = img.info.get("icc_profile")
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+    if img.mode.startswith("I;16"):
+        # a 16-bit file: full scale is 65535 whatever the content
+        arr = np.asarray(img, dtype=np.float64)
+        img = Image.fromarray(np.clip(arr / 257.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    elif img.mode == "I":
+        # 32-bit ints: 16-bit data from some TIFF/PNG readers, else 8-bit data widened
         arr = np.asarray(img, dtype=np.float64)
         peak = 65535.0 if arr.max(initial=0) > 255 else 255.0
         img = Image.fromarray(np.clip(arr / peak * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
@@ -171,3 +177,93 @@ def load_rgb_array(path: str | os.PathLike[str], **kwargs: int | None) -> NDArra
 def to_float01(rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
     """uint8 HxWx3 -> float32 0..1, the layout of ComfyUI IMAGE tensors."""
     return rgb.astype(np.float32) / np.float32(255.0)
+
+
+# --------------------------------------------------------------------------- analysis decode
+
+#: IJG (libjpeg) standard luminance quantisation table, natural order; the base
+#: that ``quality`` scales in every libjpeg-derived encoder.
+_IJG_LUMA = (
+    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
+    14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
+    18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99,
+)  # fmt: skip
+
+
+def estimate_jpeg_quality(luma_table: Sequence[int]) -> float:
+    """The IJG quality (1..100) whose scaling best explains a luminance quant table.
+
+    Read from the header, so it costs nothing and does not depend on decode scale.
+    Tables from non-IJG encoders (cameras) map to the nearest equivalent quality.
+    """
+    if len(luma_table) != 64:
+        raise ValueError(f"a JPEG quantisation table has 64 entries, got {len(luma_table)}")
+    ratio = 100.0 * float(sum(luma_table)) / float(sum(_IJG_LUMA))  # the IJG "scale" in %
+    if ratio <= 1.0:
+        return 100.0
+    q = (200.0 - ratio) / 2.0 if ratio <= 100.0 else 5000.0 / ratio
+    return float(min(100.0, max(1.0, q)))
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """Pixels for analysis plus the facts about the file they came from."""
+
+    rgb: NDArray[np.uint8]
+    #: size of the full image as displayed (after EXIF orientation)
+    width: int
+    height: int
+    #: 1, 2, 4 or 8: the JPEG DCT-domain reduction used (1 = full decode)
+    reduction: int
+    format: str
+    #: estimated from the quantisation tables for JPEG files, else None
+    jpeg_quality: float | None
+
+
+def decode_for_analysis(
+    path: str | os.PathLike[str],
+    long_side: int,
+    *,
+    reduced: bool = True,
+    max_pixels: int = MAX_PIXELS,
+) -> DecodedImage:
+    """Decode upright sRGB pixels whose long side is still >= ``long_side``.
+
+    With ``reduced`` a JPEG is decoded at 1/2, 1/4 or 1/8 scale in the DCT domain
+    (libjpeg "draft"), the largest reduction that keeps the long side >= the
+    analysis size, so a 24 MP file costs a fraction of a full decode.
+    """
+    img = _open(path, max_pixels)
+    try:
+        w, h = img.size
+        fmt = str(img.format or "unknown")
+        quality: float | None = None
+        if img.format == "JPEG":
+            tables = getattr(img, "quantization", None) or {}
+            if 0 in tables:
+                try:
+                    quality = estimate_jpeg_quality(list(tables[0]))
+                except ValueError:
+                    quality = None
+        reduction = 1
+        if reduced and img.format == "JPEG":
+            k = 8
+            while k > 1 and max(w, h) // k < long_side:
+                k //= 2
+            if k > 1:
+                img.draft(img.mode if img.mode == "CMYK" else "RGB", (-(-w // k), -(-h // k)))
+                reduction = max(1, round(w / img.size[0]))
+        o = _orientation(img)
+        img.load()
+        if o != 1:
+            img = ImageOps.exif_transpose(img) or img
+        rgb = np.asarray(_to_srgb(img), dtype=np.uint8)
+    except ImageError:
+        raise
+    except (OSError, ValueError, SyntaxError) as e:
+        raise ImageError(f"{path}: cannot decode image ({e})") from None
+    finally:
+        img.close()
+    dw, dh = (h, w) if o in _SWAPS_AXES else (w, h)
+    return DecodedImage(rgb, dw, dh, reduction, fmt, quality)
