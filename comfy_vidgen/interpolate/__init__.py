@@ -1,0 +1,35 @@
+"""RIFE 4.25 frame interpolation: our IFNet, strict weight loading, exact retime.
+
+Importing this package imports torch; command modules import it inside handlers.
+"""
+
+from __future__ import annotations
+
+from .ifnet import IFNet, pad_multiple
+from .retime import (
+    DEFAULT_CUT_HIST,
+    DEFAULT_CUT_SSIM,
+    RetimeError,
+    RetimeResult,
+    Sample,
+    detect_cuts,
+    retime,
+    schedule,
+)
+from .weights import LoadedModel, WeightsError, load_ifnet
+
+__all__ = [
+    "DEFAULT_CUT_HIST",
+    "DEFAULT_CUT_SSIM",
+    "IFNet",
+    "LoadedModel",
+    "RetimeError",
+    "RetimeResult",
+    "Sample",
+    "WeightsError",
+    "detect_cuts",
+    "load_ifnet",
+    "pad_multiple",
+    "retime",
+    "schedule",
+]
