@@ -1,0 +1,405 @@
+"""A small, typed client for the ComfyUI HTTP + websocket API (pinned v0.3.64 shapes).
+
+Every call has a timeout; failures are mapped to two error types the dispatcher
+can classify without looking at strings: ``TransportError`` (connection refused,
+timeout, 5xx: worth retrying elsewhere) and ``PromptRejected`` (HTTP 400 with
+``node_errors``: the graph or an input is wrong, retrying cannot help).
+An optional bearer token is sent for an authenticating proxy in front of ComfyUI.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+import requests
+
+from comfy_vidgen.errors import VidgenError
+
+log = logging.getLogger(__name__)
+
+#: events the dispatcher understands; anything else is passed through untouched
+KNOWN_EVENTS = frozenset(
+    {
+        "status",
+        "execution_start",
+        "execution_cached",
+        "executing",
+        "progress",
+        "progress_state",
+        "executed",
+        "execution_success",
+        "execution_error",
+        "execution_interrupted",
+    }
+)
+
+
+class ComfyError(VidgenError):
+    """Base class of every failure talking to a ComfyUI instance."""
+
+
+class TransportError(ComfyError):
+    """The instance could not be reached or answered 5xx / garbage: retryable.
+
+    ``ambiguous`` is True when the request may have been processed (read timeout,
+    connection cut mid-response): a submission must then be reconciled, not redone.
+    """
+
+    def __init__(self, message: str, *, ambiguous: bool = False) -> None:
+        super().__init__(message)
+        self.ambiguous = ambiguous
+
+
+class PromptRejected(ComfyError):
+    """``POST /prompt`` answered 400: the graph failed validation (not retryable)."""
+
+    def __init__(self, error: dict[str, Any], node_errors: dict[str, Any]) -> None:
+        self.error = error
+        self.node_errors = node_errors
+        super().__init__(describe_rejection(error, node_errors))
+
+
+def describe_rejection(error: dict[str, Any], node_errors: dict[str, Any]) -> str:
+    """One line with the node's own message, e.g. ``node 1 (ManifestLoader): manifest_json: ...``."""
+    parts: list[str] = []
+    for node_id, ne in sorted(node_errors.items()):
+        cls = ne.get("class_type", "?")
+        for err in ne.get("errors", []):
+            inp = (err.get("extra_info") or {}).get("input_name")
+            where = f"{inp}: " if inp else ""
+            parts.append(
+                f"node {node_id} ({cls}): {where}{err.get('details') or err.get('message')}"
+            )
+    head = error.get("message") if isinstance(error, dict) else str(error)
+    return f"{head}: " + "; ".join(parts) if parts else str(head)
+
+
+@dataclass(frozen=True)
+class Submitted:
+    prompt_id: str
+    number: float
+    node_errors: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class QueueState:
+    running: frozenset[str]
+    pending: frozenset[str]
+
+    def __contains__(self, prompt_id: object) -> bool:
+        return prompt_id in self.running or prompt_id in self.pending
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """``/history/{id}`` for one prompt: the only source of truth for completion."""
+
+    prompt_id: str
+    status_str: str
+    completed: bool
+    outputs: dict[str, Any]
+    messages: list[tuple[str, dict[str, Any]]]
+
+    @property
+    def success(self) -> bool:
+        return self.status_str == "success" and self.completed
+
+    def message(self, event: str) -> dict[str, Any] | None:
+        for name, data in self.messages:
+            if name == event:
+                return data
+        return None
+
+    def vidgen_outputs(self) -> list[dict[str, Any]]:
+        """The ``vidgen_outputs`` entries the NVENCEncode node reports, in node order."""
+        found: list[dict[str, Any]] = []
+        for _node, out in sorted(self.outputs.items()):
+            if isinstance(out, dict):
+                found.extend(o for o in out.get("vidgen_outputs", []) if isinstance(o, dict))
+        return found
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def prompt_id(self) -> str | None:
+        pid = self.data.get("prompt_id")
+        return pid if isinstance(pid, str) else None
+
+
+def parse_history(prompt_id: str, body: Any) -> HistoryEntry | None:
+    """``{}`` (unknown id) -> None; otherwise the typed entry (raises TransportError on garbage)."""
+    if not isinstance(body, dict):
+        raise TransportError(f"/history/{prompt_id}: expected a JSON object")
+    entry = body.get(prompt_id)
+    if entry is None:
+        return None
+    status = entry.get("status") or {}
+    messages = [
+        (str(m[0]), m[1] if isinstance(m[1], dict) else {})
+        for m in status.get("messages", [])
+        if isinstance(m, list | tuple) and len(m) == 2
+    ]
+    return HistoryEntry(
+        prompt_id=prompt_id,
+        status_str=str(status.get("status_str", "")),
+        completed=bool(status.get("completed", False)),
+        outputs=entry.get("outputs") or {},
+        messages=messages,
+    )
+
+
+class ComfyClient:
+    """One ComfyUI instance. Thread-safe for concurrent calls (one requests session each)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        timeout_s: float = 10.0,
+        transfer_timeout_s: float = 120.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.timeout_s = timeout_s
+        self.transfer_timeout_s = transfer_timeout_s
+        self._local = threading.local()
+
+    # ------------------------------------------------------------------ plumbing
+    @property
+    def _session(self) -> requests.Session:
+        s: requests.Session | None = getattr(self._local, "session", None)
+        if s is None:
+            s = requests.Session()
+            if self.token:
+                s.headers["Authorization"] = f"Bearer {self.token}"
+            self._local.session = s
+        return s
+
+    def close(self) -> None:
+        s = getattr(self._local, "session", None)
+        if s is not None:
+            s.close()
+            self._local.session = None
+
+    def _request(
+        self, method: str, path: str, *, timeout: float | None = None, **kw: Any
+    ) -> requests.Response:
+        url = f"{self.base_url}{path}"
+        try:
+            r = self._session.request(method, url, timeout=timeout or self.timeout_s, **kw)
+        except requests.RequestException as e:
+            ambiguous = isinstance(
+                e, requests.ReadTimeout | requests.exceptions.ChunkedEncodingError
+            )
+            raise TransportError(
+                f"{method} {url}: {type(e).__name__}: {e}", ambiguous=ambiguous
+            ) from None
+        if r.status_code >= 500:
+            raise TransportError(f"{method} {url}: HTTP {r.status_code}")
+        return r
+
+    def _json(self, method: str, path: str, **kw: Any) -> Any:
+        r = self._request(method, path, **kw)
+        if r.status_code != 200:
+            raise TransportError(f"{method} {path}: HTTP {r.status_code}: {r.text[:200]}")
+        try:
+            return r.json()
+        except ValueError:
+            raise TransportError(f"{method} {path}: response is not JSON") from None
+
+    # ------------------------------------------------------------------ API
+    def submit(
+        self,
+        prompt: dict[str, Any],
+        *,
+        prompt_id: str,
+        client_id: str,
+        extra_data: dict[str, Any] | None = None,
+    ) -> Submitted:
+        """``POST /prompt`` with a client-chosen id (ComfyUI does not deduplicate: we do)."""
+        body: dict[str, Any] = {"prompt": prompt, "prompt_id": prompt_id, "client_id": client_id}
+        if extra_data:
+            body["extra_data"] = extra_data
+        r = self._request("POST", "/prompt", json=body)
+        try:
+            data = r.json()
+        except ValueError:
+            raise TransportError(f"POST /prompt: HTTP {r.status_code}, body is not JSON") from None
+        if r.status_code == 400:
+            raise PromptRejected(data.get("error") or {}, data.get("node_errors") or {})
+        if r.status_code != 200:
+            raise TransportError(f"POST /prompt: HTTP {r.status_code}")
+        return Submitted(
+            prompt_id=str(data.get("prompt_id", prompt_id)),
+            number=float(data.get("number", 0)),
+            node_errors=data.get("node_errors") or {},
+        )
+
+    def history(self, prompt_id: str) -> HistoryEntry | None:
+        return parse_history(prompt_id, self._json("GET", f"/history/{prompt_id}"))
+
+    def queue(self) -> QueueState:
+        data = self._json("GET", "/queue")
+
+        def ids(items: Any) -> frozenset[str]:
+            return frozenset(str(i[1]) for i in items or [] if isinstance(i, list) and len(i) > 1)
+
+        return QueueState(ids(data.get("queue_running")), ids(data.get("queue_pending")))
+
+    def delete_queued(self, prompt_ids: list[str]) -> None:
+        self._request("POST", "/queue", json={"delete": prompt_ids})
+
+    def interrupt(self, prompt_id: str | None = None) -> None:
+        self._request("POST", "/interrupt", json={"prompt_id": prompt_id} if prompt_id else {})
+
+    def system_stats(self) -> dict[str, Any]:
+        data = self._json("GET", "/system_stats")
+        if not isinstance(data, dict):
+            raise TransportError("/system_stats: expected a JSON object")
+        return data
+
+    def object_info(self, node_class: str | None = None) -> dict[str, Any]:
+        path = f"/object_info/{node_class}" if node_class else "/object_info"
+        data = self._json("GET", path)
+        return data if isinstance(data, dict) else {}
+
+    def upload_image(
+        self, path: str | os.PathLike[str], *, subfolder: str, name: str | None = None
+    ) -> dict[str, str]:
+        """``POST /upload/image`` into the input folder; returns ``{name, subfolder, type}``.
+
+        Without ``overwrite`` ComfyUI keeps an identical existing file (same bytes)
+        and renames on a conflict, so the returned name is the one to reference.
+        """
+        p = Path(path)
+        with open(p, "rb") as f:
+            r = self._request(
+                "POST",
+                "/upload/image",
+                files={"image": (name or p.name, f, "application/octet-stream")},
+                data={"subfolder": subfolder, "type": "input"},
+                timeout=self.transfer_timeout_s,
+            )
+        if r.status_code != 200:
+            raise TransportError(f"POST /upload/image: HTTP {r.status_code}")
+        data = r.json()
+        return {k: str(data.get(k, "")) for k in ("name", "subfolder", "type")}
+
+    def download(
+        self,
+        filename: str,
+        dest: str | os.PathLike[str],
+        *,
+        subfolder: str = "",
+        type: str = "output",
+    ) -> bool:
+        """Stream ``/view`` to ``dest`` (written whole or not at all); False on 404."""
+        from comfy_vidgen.fsutil import atomic_output
+
+        q = urlencode({"filename": filename, "subfolder": subfolder, "type": type})
+        r = self._request("GET", f"/view?{q}", stream=True, timeout=self.transfer_timeout_s)
+        if r.status_code == 404:
+            r.close()
+            return False
+        if r.status_code != 200:
+            r.close()
+            raise TransportError(f"GET /view {subfolder}/{filename}: HTTP {r.status_code}")
+        try:
+            with atomic_output(dest) as f:
+                for chunk in r.iter_content(1 << 20):
+                    f.write(chunk)
+        except requests.RequestException as e:
+            raise TransportError(f"GET /view {subfolder}/{filename}: {e}") from None
+        finally:
+            r.close()
+        return True
+
+    def view_bytes(
+        self, filename: str, *, subfolder: str = "", type: str = "output"
+    ) -> bytes | None:
+        q = urlencode({"filename": filename, "subfolder": subfolder, "type": type})
+        r = self._request("GET", f"/view?{q}", timeout=self.transfer_timeout_s)
+        if r.status_code == 404:
+            return None
+        if r.status_code != 200:
+            raise TransportError(f"GET /view {subfolder}/{filename}: HTTP {r.status_code}")
+        return r.content
+
+    # ------------------------------------------------------------------ websocket
+    def ws_url(self, client_id: str) -> str:
+        parts = urlsplit(self.base_url)
+        scheme = "wss" if parts.scheme == "https" else "ws"
+        return urlunsplit(
+            (scheme, parts.netloc, parts.path + "/ws", urlencode({"clientId": client_id}), "")
+        )
+
+    def events(
+        self, client_id: str, *, stop: threading.Event, recv_timeout_s: float = 1.0
+    ) -> Iterator[Event]:
+        """Yield JSON events of one websocket connection until it drops or ``stop`` is set.
+
+        Binary frames (previews) are skipped. A drop ends the iterator; the caller
+        reconnects and reconciles from ``/history`` (events missed meanwhile are
+        never assumed).
+        """
+        import websocket
+
+        header = [f"Authorization: Bearer {self.token}"] if self.token else None
+        try:
+            ws = websocket.create_connection(
+                self.ws_url(client_id), timeout=self.timeout_s, header=header
+            )
+        except (OSError, websocket.WebSocketException) as e:
+            raise TransportError(f"websocket {self.base_url}: {e}") from None
+        ws.settimeout(recv_timeout_s)
+        try:
+            while not stop.is_set():
+                try:
+                    msg = ws.recv()
+                except websocket.WebSocketTimeoutException:
+                    continue
+                except (OSError, websocket.WebSocketException):
+                    return
+                if isinstance(msg, bytes) or not msg:
+                    if not msg:
+                        return
+                    continue
+                try:
+                    obj = json.loads(msg)
+                except ValueError:
+                    continue
+                if isinstance(obj, dict) and isinstance(obj.get("type"), str):
+                    data = obj.get("data")
+                    yield Event(obj["type"], data if isinstance(data, dict) else {})
+        finally:
+            ws.close()
+
+
+def wait_until_up(client: ComfyClient, timeout_s: float = 30.0) -> dict[str, Any]:
+    """Poll ``/system_stats`` until the instance answers (used by tests and start-up)."""
+    deadline = time.monotonic() + timeout_s
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            return client.system_stats()
+        except TransportError as e:
+            last = e
+            time.sleep(0.05)
+    raise TransportError(f"{client.base_url} did not come up within {timeout_s:.0f}s: {last}")
+
+
+EventCallback = Callable[[str, Event], None]

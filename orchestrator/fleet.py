@@ -1,0 +1,242 @@
+"""The rack: instances from a TOML file, their health, and their websocket listeners.
+
+```toml
+queue_depth = 2          # prompts kept queued per instance (short: balance + little stranded)
+health_interval_s = 5
+down_after = 2           # consecutive failed health checks before an instance is drained
+drain_after_s = 60       # how long a down instance keeps its attempts before they move
+
+[[instance]]
+name = "gpu0"
+url = "http://10.0.0.10:8188"
+gpu = "RTX 4090"
+token_env = "VIDGEN_GPU0_TOKEN"   # optional: bearer token for an authenticating proxy
+roles = ["generate", "encode"]
+```
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import re
+import threading
+import tomllib
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from comfy_vidgen.errors import UsageError
+
+from .client import ComfyClient, Event, TransportError
+
+log = logging.getLogger(__name__)
+
+_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class InstanceConfig:
+    name: str
+    url: str
+    gpu: str | None = None
+    token_env: str | None = None
+    roles: tuple[str, ...] = ("generate", "encode")
+
+    def token(self) -> str | None:
+        if not self.token_env:
+            return None
+        value = os.environ.get(self.token_env)
+        if not value:
+            raise UsageError(
+                f"instance {self.name}: environment variable {self.token_env} is unset"
+            )
+        return value
+
+
+@dataclass(frozen=True)
+class FleetConfig:
+    instances: tuple[InstanceConfig, ...]
+    queue_depth: int = 2
+    health_interval_s: float = 5.0
+    down_after: int = 2
+    drain_after_s: float = 60.0
+    poll_interval_s: float = 2.0
+    timeout_s: float = 10.0
+
+
+def _check_url(url: str, where: str) -> str:
+    if not re.match(r"^https?://[^/\s]+", url):
+        raise UsageError(f"{where}: url must look like http://HOST:PORT, got {url!r}")
+    return url.rstrip("/")
+
+
+def parse_fleet(data: dict[str, Any], source: str = "fleet") -> FleetConfig:
+    raw = data.get("instance")
+    if not isinstance(raw, list) or not raw:
+        raise UsageError(f"{source}: needs at least one [[instance]] table")
+    seen: set[str] = set()
+    instances: list[InstanceConfig] = []
+    allowed = {"name", "url", "gpu", "token_env", "roles"}
+    for i, inst in enumerate(raw):
+        where = f"{source}: instance[{i}]"
+        if not isinstance(inst, dict):
+            raise UsageError(f"{where}: must be a table")
+        unknown = set(inst) - allowed
+        if unknown:
+            raise UsageError(
+                f"{where}: unknown keys {sorted(unknown)} (allowed: {sorted(allowed)})"
+            )
+        name = str(inst.get("name", f"gpu{i}"))
+        if not _NAME.match(name) or name in seen:
+            raise UsageError(f"{where}: name {name!r} must be unique, [A-Za-z0-9._-]{{1,64}}")
+        seen.add(name)
+        if "url" not in inst:
+            raise UsageError(f"{where}: url is required")
+        roles = inst.get("roles", ["generate", "encode"])
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            raise UsageError(f"{where}: roles must be a list of strings")
+        instances.append(
+            InstanceConfig(
+                name=name,
+                url=_check_url(str(inst["url"]), where),
+                gpu=inst.get("gpu"),
+                token_env=inst.get("token_env"),
+                roles=tuple(roles),
+            )
+        )
+
+    def num(key: str, default: float, lo: float, hi: float) -> float:
+        v = data.get(key, default)
+        if isinstance(v, bool) or not isinstance(v, int | float) or not lo <= v <= hi:
+            raise UsageError(f"{source}: {key} must be a number in {lo}..{hi}, got {v!r}")
+        return float(v)
+
+    return FleetConfig(
+        instances=tuple(instances),
+        queue_depth=int(num("queue_depth", 2, 1, 64)),
+        health_interval_s=num("health_interval_s", 5.0, 0.05, 3600),
+        down_after=int(num("down_after", 2, 1, 100)),
+        drain_after_s=num("drain_after_s", 60.0, 0.0, 86400),
+        poll_interval_s=num("poll_interval_s", 2.0, 0.01, 600),
+        timeout_s=num("timeout_s", 10.0, 0.1, 600),
+    )
+
+
+def load_fleet(path: str | os.PathLike[str]) -> FleetConfig:
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text("utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"fleet file {p} does not exist") from None
+    except tomllib.TOMLDecodeError as e:
+        raise UsageError(f"fleet file {p}: invalid TOML: {e}") from None
+    return parse_fleet(data, str(p))
+
+
+def fleet_from_urls(urls: list[str], **settings: Any) -> FleetConfig:
+    """``--comfyui URL`` (repeatable): a fleet of those instances, named gpu0, gpu1, ..."""
+    return parse_fleet(
+        {"instance": [{"name": f"gpu{i}", "url": u} for i, u in enumerate(urls)], **settings},
+        "--comfyui",
+    )
+
+
+@dataclass
+class Instance:
+    """Runtime state of one instance (owned by the dispatcher thread, except ``events``)."""
+
+    config: FleetConfig
+    cfg: InstanceConfig
+    client: ComfyClient
+    client_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    healthy: bool = False
+    failures: int = 0
+    down_since: float | None = None
+    last_check: float = 0.0
+    comfyui_version: str | None = None
+    device: str | None = None
+    #: keyframe sha256 -> uploaded input path, valid while the instance stays up
+    uploaded: dict[str, str] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    @property
+    def name(self) -> str:
+        return self.cfg.name
+
+    @property
+    def gpu(self) -> str | None:
+        return self.cfg.gpu or self.device
+
+    def check_health(self, now: float) -> bool:
+        """One ``/system_stats`` probe; returns True when the state changed."""
+        self.last_check = now
+        try:
+            stats = self.client.system_stats()
+        except TransportError as e:
+            self.failures += 1
+            if self.healthy and self.failures >= self.config.down_after:
+                log.warning("instance %s is down: %s", self.name, e)
+                self.healthy = False
+                self.down_since = now
+                self.uploaded.clear()  # it may come back as a fresh machine
+                return True
+            if not self.healthy and self.down_since is None:
+                self.down_since = now
+            return False
+        self.failures = 0
+        self.comfyui_version = (stats.get("system") or {}).get("comfyui_version")
+        devices = stats.get("devices") or []
+        if devices and isinstance(devices[0], dict):
+            self.device = devices[0].get("name")
+        if not self.healthy:
+            log.info("instance %s is up (ComfyUI %s)", self.name, self.comfyui_version)
+            self.healthy = True
+            self.down_since = None
+            return True
+        return False
+
+    def start_listener(self, sink: queue.Queue[tuple[str, Event]]) -> None:
+        """Websocket reader thread: events go to ``sink``; ``_connected`` after every
+        (re)connect tells the dispatcher to reconcile what it may have missed."""
+
+        def loop() -> None:
+            backoff = 0.05
+            while not self._stop.is_set():
+                try:
+                    first = True
+                    for ev in self.client.events(self.client_id, stop=self._stop):
+                        if first:
+                            sink.put((self.name, Event("_connected")))
+                            first, backoff = False, 0.05
+                        sink.put((self.name, ev))
+                    if not first:
+                        sink.put((self.name, Event("_disconnected")))
+                except TransportError:
+                    pass
+                except Exception:  # never let the listener die silently
+                    log.exception("websocket listener of %s failed", self.name)
+                self._stop.wait(backoff)
+                backoff = min(2.0, backoff * 2)
+
+        self._thread = threading.Thread(target=loop, name=f"ws-{self.name}", daemon=True)
+        self._thread.start()
+
+    def stop_listener(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
+def make_instances(config: FleetConfig) -> list[Instance]:
+    return [
+        Instance(
+            config=config,
+            cfg=c,
+            client=ComfyClient(c.url, token=c.token(), timeout_s=config.timeout_s),
+        )
+        for c in config.instances
+    ]

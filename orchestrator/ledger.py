@@ -1,0 +1,491 @@
+"""The durable job ledger: one row per job, one row per attempt, behind a small interface.
+
+SQLite in WAL mode is the default backend. The SQL is kept portable (plain
+types, ``?`` placeholders that a PostgreSQL backend rewrites to ``%s``, no
+SQLite-only functions) so a second backend only needs ``_connect`` and the
+claiming query (``FOR UPDATE SKIP LOCKED`` when several dispatchers share work).
+
+A job's identity is ``(manifest_hash, workflow)``; ``add_job`` of a known
+identity returns the existing row untouched. Every attempt is written *before*
+its ``POST /prompt`` (write-ahead), so after a crash every prompt that may exist
+on an instance is known and can be reconciled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    SUBMITTED = "submitted"
+    RUNNING = "running"
+    VERIFYING = "verifying"
+    DONE = "done"
+    FAILED = "failed"
+    REJECTED = "rejected"
+
+
+IN_FLIGHT = frozenset({JobState.SUBMITTED, JobState.RUNNING, JobState.VERIFYING})
+TERMINAL = frozenset({JobState.DONE, JobState.FAILED, JobState.REJECTED})
+
+
+class AttemptState(StrEnum):
+    SUBMITTING = "submitting"  # written before POST /prompt: may or may not exist remotely
+    SUBMITTED = "submitted"
+    RUNNING = "running"
+    VERIFYING = "verifying"
+    DONE = "done"
+    ERROR = "error"
+    LOST = "lost"  # vanished from the instance (restart) without an output
+    ABANDONED = "abandoned"  # instance went down; the job was moved elsewhere
+
+
+LIVE_ATTEMPTS = frozenset(
+    {AttemptState.SUBMITTING, AttemptState.SUBMITTED, AttemptState.RUNNING, AttemptState.VERIFYING}
+)
+
+_PROMPT_NS = uuid.UUID("6f1d1b9e-0c1e-4f7a-9d1a-7a3c2f0e5b11")
+
+
+def make_job_id(manifest_id: str, manifest_hash: str, workflow: str) -> str:
+    """Readable and unique: ``<manifest id>-<12 hex of sha256(hash/workflow)>``."""
+    h = hashlib.sha256(f"{manifest_hash}/{workflow}".encode()).hexdigest()[:12]
+    return f"{manifest_id[:80]}-{h}"
+
+
+def attempt_ids(job_id: str, n: int) -> tuple[str, str]:
+    """Deterministic ``(prompt_id, attempt_job_id)`` for attempt ``n`` of a job.
+
+    The attempt job id is what NVENCEncode names its file after, so every
+    attempt writes its own file and ComfyUI's cache never returns another's.
+    """
+    return str(uuid.uuid5(_PROMPT_NS, f"{job_id}#{n}")), f"{job_id}.a{n}"
+
+
+@dataclass(frozen=True)
+class Job:
+    job_id: str
+    manifest_hash: str
+    workflow: str
+    manifest_id: str
+    manifest_json: str
+    input_root: str
+    state: JobState
+    attempts: int
+    lost: int
+    instance: str | None
+    error_class: str | None
+    error_message: str | None
+    not_before: float
+    avoid_instance: str | None
+    output_path: str | None
+    audit_path: str | None
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class Attempt:
+    prompt_id: str
+    job_id: str
+    n: int
+    attempt_job_id: str
+    instance: str
+    state: AttemptState
+    submitted_at: float
+    started_at: float | None
+    finished_at: float | None
+    error_class: str | None
+    error_message: str | None
+
+
+class Ledger(Protocol):
+    """What the engines need from a ledger backend (SQLite now, PostgreSQL later)."""
+
+    def add_job(
+        self,
+        *,
+        manifest_hash: str,
+        workflow: str,
+        manifest_id: str,
+        manifest_json: str,
+        input_root: str,
+    ) -> tuple[Job, bool]: ...
+    def get(self, job_id: str) -> Job | None: ...
+    def jobs(self, states: Iterable[JobState] | None = None) -> list[Job]: ...
+    def counts(self) -> dict[str, int]: ...
+    def next_queued(self, limit: int, now: float, job_ids: set[str] | None = None) -> list[Job]: ...
+    def begin_attempt(self, job_id: str, instance: str) -> Attempt: ...
+    def set_attempt(self, prompt_id: str, state: AttemptState, **fields: Any) -> None: ...
+    def attempts(
+        self,
+        *,
+        job_id: str | None = None,
+        states: Iterable[AttemptState] | None = None,
+        instance: str | None = None,
+    ) -> list[Attempt]: ...
+    def set_job(self, job_id: str, state: JobState, **fields: Any) -> None: ...
+    def requeue(
+        self,
+        job_id: str,
+        *,
+        not_before: float,
+        error_class: str,
+        error_message: str,
+        avoid_instance: str | None,
+        lost: bool = False,
+    ) -> None: ...
+    def close(self) -> None: ...
+
+
+# Each migration is a list of portable statements; applied once, in order.
+MIGRATIONS: list[list[str]] = [
+    [
+        """CREATE TABLE jobs (
+            job_id VARCHAR(128) PRIMARY KEY,
+            manifest_hash CHAR(64) NOT NULL,
+            workflow VARCHAR(64) NOT NULL,
+            manifest_id VARCHAR(128) NOT NULL,
+            manifest_json TEXT NOT NULL,
+            input_root TEXT NOT NULL,
+            state VARCHAR(16) NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            lost INTEGER NOT NULL DEFAULT 0,
+            instance VARCHAR(128),
+            error_class VARCHAR(32),
+            error_message TEXT,
+            not_before DOUBLE PRECISION NOT NULL DEFAULT 0,
+            avoid_instance VARCHAR(128),
+            output_path TEXT,
+            audit_path TEXT,
+            created_at DOUBLE PRECISION NOT NULL,
+            updated_at DOUBLE PRECISION NOT NULL,
+            UNIQUE (manifest_hash, workflow)
+        )""",
+        "CREATE INDEX jobs_state ON jobs (state, created_at)",
+        """CREATE TABLE attempts (
+            prompt_id VARCHAR(64) PRIMARY KEY,
+            job_id VARCHAR(128) NOT NULL REFERENCES jobs (job_id),
+            n INTEGER NOT NULL,
+            attempt_job_id VARCHAR(160) NOT NULL,
+            instance VARCHAR(128) NOT NULL,
+            state VARCHAR(16) NOT NULL,
+            submitted_at DOUBLE PRECISION NOT NULL,
+            started_at DOUBLE PRECISION,
+            finished_at DOUBLE PRECISION,
+            error_class VARCHAR(32),
+            error_message TEXT,
+            UNIQUE (job_id, n)
+        )""",
+        "CREATE INDEX attempts_state ON attempts (state)",
+        "CREATE INDEX attempts_job ON attempts (job_id)",
+    ],
+]
+
+_JOB_COLS = [f.name for f in fields(Job)]
+_ATTEMPT_COLS = [f.name for f in fields(Attempt)]
+_JOB_FIELDS = set(_JOB_COLS) - {"job_id", "state", "created_at"}
+_ATTEMPT_FIELDS = {"started_at", "finished_at", "error_class", "error_message"}
+
+
+def _job(row: tuple[Any, ...]) -> Job:
+    d = dict(zip(_JOB_COLS, row, strict=True))
+    d["state"] = JobState(d["state"])
+    return Job(**d)
+
+
+def _attempt(row: tuple[Any, ...]) -> Attempt:
+    d = dict(zip(_ATTEMPT_COLS, row, strict=True))
+    d["state"] = AttemptState(d["state"])
+    return Attempt(**d)
+
+
+class SqliteLedger:
+    """SQLite (WAL) ledger. ``durable=True`` fsyncs every commit (synchronous=FULL);
+    NORMAL already survives process crashes (SIGKILL), only power loss can drop
+    the last commits."""
+
+    def __init__(self, path: str | Path, *, durable: bool = True) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(
+            self.path, timeout=30, isolation_level=None, check_same_thread=False
+        )
+        self._lock = threading.RLock()
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute("PRAGMA busy_timeout=30000")
+        self._migrate()
+
+    # ------------------------------------------------------------------ plumbing
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Cursor]:
+        with self._lock:
+            cur = self._db.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield cur
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            cur.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self._tx() as cur:
+            cur.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                "version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
+            )
+            done = {r[0] for r in cur.execute("SELECT version FROM schema_migrations")}
+            for version, statements in enumerate(MIGRATIONS, start=1):
+                if version in done:
+                    continue
+                for sql in statements:
+                    cur.execute(sql)
+                cur.execute(
+                    "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                    (version, time.time()),
+                )
+
+    @property
+    def schema_version(self) -> int:
+        row = self._db.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
+        return int(row[0] or 0)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # ------------------------------------------------------------------ jobs
+    def add_job(
+        self,
+        *,
+        manifest_hash: str,
+        workflow: str,
+        manifest_id: str,
+        manifest_json: str,
+        input_root: str,
+    ) -> tuple[Job, bool]:
+        """Insert a queued job, or return the existing job of this identity (created=False)."""
+        now = time.time()
+        with self._tx() as cur:
+            row = cur.execute(
+                f"SELECT {', '.join(_JOB_COLS)} FROM jobs WHERE manifest_hash = ? AND workflow = ?",
+                (manifest_hash, workflow),
+            ).fetchone()
+            if row is not None:
+                return _job(row), False
+            job_id = make_job_id(manifest_id, manifest_hash, workflow)
+            cur.execute(
+                "INSERT INTO jobs (job_id, manifest_hash, workflow, manifest_id, manifest_json,"
+                " input_root, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    job_id,
+                    manifest_hash,
+                    workflow,
+                    manifest_id,
+                    manifest_json,
+                    input_root,
+                    JobState.QUEUED.value,
+                    now,
+                    now,
+                ),
+            )
+        job = self.get(job_id)
+        assert job is not None
+        return job, True
+
+    def get(self, job_id: str) -> Job | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {', '.join(_JOB_COLS)} FROM jobs WHERE job_id = ?", (job_id,)
+            ).fetchone()
+        return _job(row) if row else None
+
+    def jobs(self, states: Iterable[JobState] | None = None) -> list[Job]:
+        sql = f"SELECT {', '.join(_JOB_COLS)} FROM jobs"
+        args: tuple[str, ...] = ()
+        if states is not None:
+            args = tuple(s.value for s in states)
+            sql += f" WHERE state IN ({', '.join('?' * len(args))})" if args else " WHERE 1 = 0"
+        with self._lock:
+            return [_job(r) for r in self._db.execute(sql + " ORDER BY created_at, job_id", args)]
+
+    def counts(self) -> dict[str, int]:
+        out = {s.value: 0 for s in JobState}
+        with self._lock:
+            for state, n in self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state"):
+                out[state] = int(n)
+        return out
+
+    def next_queued(self, limit: int, now: float, job_ids: set[str] | None = None) -> list[Job]:
+        """Oldest queued jobs whose backoff has expired (PostgreSQL: FOR UPDATE SKIP LOCKED)."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {', '.join(_JOB_COLS)} FROM jobs WHERE state = ? AND not_before <= ?"
+                " ORDER BY not_before, created_at, job_id LIMIT ?",
+                (JobState.QUEUED.value, now, limit if job_ids is None else max(limit, 10_000)),
+            ).fetchall()
+        jobs = [_job(r) for r in rows]
+        if job_ids is not None:
+            jobs = [j for j in jobs if j.job_id in job_ids][:limit]
+        return jobs
+
+    def set_job(self, job_id: str, state: JobState, **fields: Any) -> None:
+        bad = set(fields) - _JOB_FIELDS
+        if bad:
+            raise ValueError(f"unknown job fields {sorted(bad)}")
+        cols = ["state = ?", "updated_at = ?", *(f"{k} = ?" for k in fields)]
+        with self._tx() as cur:
+            cur.execute(
+                f"UPDATE jobs SET {', '.join(cols)} WHERE job_id = ?",
+                (state.value, time.time(), *fields.values(), job_id),
+            )
+
+    def requeue(
+        self,
+        job_id: str,
+        *,
+        not_before: float,
+        error_class: str,
+        error_message: str,
+        avoid_instance: str | None,
+        lost: bool = False,
+    ) -> None:
+        with self._tx() as cur:
+            cur.execute(
+                "UPDATE jobs SET state = ?, not_before = ?, error_class = ?, error_message = ?,"
+                " avoid_instance = ?, lost = lost + ?, updated_at = ? WHERE job_id = ?",
+                (
+                    JobState.QUEUED.value,
+                    not_before,
+                    error_class,
+                    error_message,
+                    avoid_instance,
+                    1 if lost else 0,
+                    time.time(),
+                    job_id,
+                ),
+            )
+
+    # ------------------------------------------------------------------ attempts
+    def begin_attempt(self, job_id: str, instance: str) -> Attempt:
+        """Record attempt n+1 (state submitting) and move the job to submitted, atomically."""
+        now = time.time()
+        with self._tx() as cur:
+            row = cur.execute("SELECT attempts FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+            if row is None:
+                raise KeyError(job_id)
+            n = int(row[0]) + 1
+            prompt_id, attempt_job_id = attempt_ids(job_id, n)
+            cur.execute(
+                "INSERT INTO attempts (prompt_id, job_id, n, attempt_job_id, instance, state,"
+                " submitted_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    prompt_id,
+                    job_id,
+                    n,
+                    attempt_job_id,
+                    instance,
+                    AttemptState.SUBMITTING.value,
+                    now,
+                ),
+            )
+            cur.execute(
+                "UPDATE jobs SET state = ?, attempts = ?, instance = ?, updated_at = ?"
+                " WHERE job_id = ?",
+                (JobState.SUBMITTED.value, n, instance, now, job_id),
+            )
+        return Attempt(
+            prompt_id,
+            job_id,
+            n,
+            attempt_job_id,
+            instance,
+            AttemptState.SUBMITTING,
+            now,
+            None,
+            None,
+            None,
+            None,
+        )
+
+    def set_attempt(self, prompt_id: str, state: AttemptState, **fields: Any) -> None:
+        bad = set(fields) - _ATTEMPT_FIELDS
+        if bad:
+            raise ValueError(f"unknown attempt fields {sorted(bad)}")
+        cols = ["state = ?", *(f"{k} = ?" for k in fields)]
+        with self._tx() as cur:
+            cur.execute(
+                f"UPDATE attempts SET {', '.join(cols)} WHERE prompt_id = ?",
+                (state.value, *fields.values(), prompt_id),
+            )
+
+    def attempts(
+        self,
+        *,
+        job_id: str | None = None,
+        states: Iterable[AttemptState] | None = None,
+        instance: str | None = None,
+    ) -> list[Attempt]:
+        where: list[str] = []
+        args: list[Any] = []
+        if job_id is not None:
+            where.append("job_id = ?")
+            args.append(job_id)
+        if instance is not None:
+            where.append("instance = ?")
+            args.append(instance)
+        if states is not None:
+            st = [s.value for s in states]
+            where.append(f"state IN ({', '.join('?' * len(st))})" if st else "1 = 0")
+            args.extend(st)
+        sql = f"SELECT {', '.join(_ATTEMPT_COLS)} FROM attempts"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        with self._lock:
+            return [_attempt(r) for r in self._db.execute(sql + " ORDER BY submitted_at, n", args)]
+
+    def instance_stats(self) -> dict[str, dict[str, float]]:
+        """Per instance: finished attempts, done attempts, mean run seconds."""
+        out: dict[str, dict[str, float]] = {}
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT instance, state, COUNT(*), AVG(finished_at - submitted_at),"
+                " MIN(submitted_at), MAX(finished_at) FROM attempts GROUP BY instance, state"
+            ).fetchall()
+        for inst, state, n, avg, first, last in rows:
+            d = out.setdefault(
+                inst, {"attempts": 0, "done": 0, "errors": 0, "mean_s": 0.0, "jobs_per_hour": 0.0}
+            )
+            d["attempts"] += n
+            if state == AttemptState.DONE.value:
+                d["done"] = n
+                d["mean_s"] = float(avg or 0.0)
+                span = (last or 0) - (first or 0)
+                d["jobs_per_hour"] = n * 3600.0 / span if span > 0 else 0.0
+            elif state in (AttemptState.ERROR.value, AttemptState.LOST.value):
+                d["errors"] += n
+        return out
+
+
+def open_ledger(path: str | Path, *, durable: bool = True) -> SqliteLedger:
+    """The ledger at ``path`` (SQLite file; a ``postgresql://`` URL is reserved for later)."""
+    if str(path).startswith(("postgres://", "postgresql://")):
+        from comfy_vidgen.errors import UsageError
+
+        raise UsageError("the PostgreSQL ledger backend is not available yet; use a SQLite file")
+    return SqliteLedger(path, durable=durable)
