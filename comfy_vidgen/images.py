@@ -191,19 +191,24 @@ _IJG_LUMA = (
 )  # fmt: skip
 
 
+def _ijg_table(quality: int) -> NDArray[np.int64]:
+    scale = 5000 // quality if quality < 50 else 200 - 2 * quality
+    t = (np.asarray(_IJG_LUMA, np.int64) * scale + 50) // 100
+    return np.clip(t, 1, 255)
+
+
 def estimate_jpeg_quality(luma_table: Sequence[int]) -> float:
-    """The IJG quality (1..100) whose scaling best explains a luminance quant table.
+    """The IJG quality (1..100) whose table is closest to a file's luminance quant table.
 
     Read from the header, so it costs nothing and does not depend on decode scale.
     Tables from non-IJG encoders (cameras) map to the nearest equivalent quality.
+    Compared as sorted values, so zigzag or natural order does not matter.
     """
     if len(luma_table) != 64:
         raise ValueError(f"a JPEG quantisation table has 64 entries, got {len(luma_table)}")
-    ratio = 100.0 * float(sum(luma_table)) / float(sum(_IJG_LUMA))  # the IJG "scale" in %
-    if ratio <= 1.0:
-        return 100.0
-    q = (200.0 - ratio) / 2.0 if ratio <= 100.0 else 5000.0 / ratio
-    return float(min(100.0, max(1.0, q)))
+    actual = np.sort(np.asarray(luma_table, np.int64))
+    errors = [np.abs(np.sort(_ijg_table(q)) - actual).sum() for q in range(1, 101)]
+    return float(1 + int(np.argmin(errors)))
 
 
 @dataclass(frozen=True)
