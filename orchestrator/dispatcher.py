@@ -653,7 +653,7 @@ class Dispatcher:
     def _retry_or_fail(self, t: Tracked, cls: ErrorClass, message: str) -> None:
         job = self.ledger.get(t.job.job_id) or t.job
         lost = job.lost + (1 if cls is ErrorClass.LOST else 0)
-        failures = job.attempts - lost
+        failures = job.failures - (1 if cls is ErrorClass.LOST else 0)
         if self.policy.should_retry(cls, failures, lost):
             delay = 0.0 if cls is ErrorClass.LOST else self.policy.backoff(failures, self._rng)
             avoid = t.attempt.instance if cls is not ErrorClass.LOST else None

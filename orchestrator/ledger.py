@@ -93,6 +93,12 @@ class Job:
     audit_path: str | None
     created_at: float
     updated_at: float
+    retry_base: int = 0
+
+    @property
+    def failures(self) -> int:
+        """Failed attempts that count against the error budget (not lost ones)."""
+        return self.attempts - self.lost - self.retry_base
 
 
 @dataclass(frozen=True)
@@ -191,6 +197,8 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX attempts_state ON attempts (state)",
         "CREATE INDEX attempts_job ON attempts (job_id)",
     ],
+    # 2: `vidgen retry` gives a failed job a fresh error budget without reusing attempt numbers
+    ["ALTER TABLE jobs ADD COLUMN retry_base INTEGER NOT NULL DEFAULT 0"],
 ]
 
 _JOB_COLS = [f.name for f in fields(Job)]
@@ -458,6 +466,22 @@ class SqliteLedger:
             sql += " WHERE " + " AND ".join(where)
         with self._lock:
             return [_attempt(r) for r in self._db.execute(sql + " ORDER BY submitted_at, n", args)]
+
+    def retry(self, job_id: str) -> bool:
+        """Requeue a failed/rejected job with a fresh error budget; False if not retryable."""
+        with self._tx() as cur:
+            cur.execute(
+                "UPDATE jobs SET state = ?, not_before = 0, avoid_instance = NULL,"
+                " retry_base = attempts - lost, updated_at = ? WHERE job_id = ? AND state IN (?, ?)",
+                (
+                    JobState.QUEUED.value,
+                    time.time(),
+                    job_id,
+                    JobState.FAILED.value,
+                    JobState.REJECTED.value,
+                ),
+            )
+            return cur.rowcount == 1
 
     def instance_stats(self) -> dict[str, dict[str, float]]:
         """Per instance: finished attempts, done attempts, mean run seconds."""

@@ -1,0 +1,339 @@
+"""``vidgen run|status|retry``: manifests through the local engine or a ComfyUI rack."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+from ._common import add_input_root, add_json_flag, add_parser, emit_json
+
+DEFAULT_LEDGER = "vidgen.db"
+
+
+def _add_ledger(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--ledger",
+        type=Path,
+        default=Path(DEFAULT_LEDGER),
+        metavar="FILE",
+        help=f"job ledger (SQLite, WAL) (default: ./{DEFAULT_LEDGER})",
+    )
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    r = add_parser(
+        sub,
+        "run",
+        "run manifests exactly once: verified, audited, resumable (local engine or ComfyUI rack)",
+        "vidgen run shots/ --engine comfyui --comfyui http://gpu0:8188 --comfyui http://gpu1:8188"
+        " --input-root shots --out deliveries",
+    )
+    r.add_argument("manifests", nargs="+", type=Path, metavar="MANIFEST|DIR")
+    r.add_argument(
+        "--engine",
+        choices=("local", "comfyui"),
+        default=None,
+        help="local (in-process camera_only; default) or comfyui (default when a rack is given)",
+    )
+    r.add_argument("--fleet", type=Path, default=None, metavar="TOML", help="rack description")
+    r.add_argument(
+        "--comfyui",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="a ComfyUI instance (repeatable; shortcut for a fleet file of these)",
+    )
+    r.add_argument("--out", type=Path, default=Path("out"), metavar="DIR", help="deliveries")
+    r.add_argument("--queue-depth", type=int, default=None, help="prompts queued per instance")
+    r.add_argument(
+        "--workflows",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="workflow folder (default: ./workflows, then the pack's)",
+    )
+    r.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="stop after S seconds (jobs stay resumable)",
+    )
+    _add_ledger(r)
+    add_input_root(r)
+    add_json_flag(r)
+    r.set_defaults(func=cmd_run)
+
+    s = add_parser(
+        sub,
+        "status",
+        "job counts, per-instance throughput and failures from the ledger",
+        "vidgen status --ledger vidgen.db --json",
+    )
+    _add_ledger(s)
+    add_json_flag(s)
+    s.set_defaults(func=cmd_status)
+
+    t = add_parser(
+        sub,
+        "retry",
+        "requeue a failed or rejected job (or all failed) with a fresh budget",
+        "vidgen retry --failed && vidgen run shots/ --engine comfyui --fleet rack.toml",
+    )
+    t.add_argument("job", nargs="?", default=None, metavar="JOB")
+    t.add_argument("--failed", action="store_true", help="every failed job (not rejected ones)")
+    _add_ledger(t)
+    add_json_flag(t)
+    t.set_defaults(func=cmd_retry)
+
+
+def _manifest_paths(items: list[Path]) -> list[Path]:
+    paths: list[Path] = []
+    for item in items:
+        if item.is_dir():
+            found = sorted(p for p in item.glob("*.json") if not p.name.endswith(".audit.json"))
+            if not found:
+                raise UsageError(f"{item} contains no *.json manifests")
+            paths.extend(found)
+        elif item.is_file():
+            paths.append(item)
+        else:
+            raise UsageError(f"{item} is neither a manifest file nor a directory")
+    return paths
+
+
+class _Display:
+    """tqdm bars on a terminal (overall + one per instance); log lines otherwise."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.tty = enabled and sys.stderr.isatty()
+        self.enabled = enabled
+        self.total = total
+        self.ended: set[str] = set()
+        self.per_instance: dict[str, Any] = {}
+        self.bar: Any = None
+        if self.tty:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc="jobs", unit="job", dynamic_ncols=True, position=0)
+
+    def _inst_bar(self, name: str) -> Any:
+        if name not in self.per_instance:
+            from tqdm import tqdm
+
+            self.per_instance[name] = tqdm(
+                total=1,
+                desc=f"  {name}",
+                position=len(self.per_instance) + 1,
+                leave=False,
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}",
+                dynamic_ncols=True,
+            )
+        return self.per_instance[name]
+
+    def job_state(self, job: Any, state: Any, instance: str | None, detail: str) -> None:
+        from orchestrator.ledger import TERMINAL
+
+        if not self.enabled:
+            return
+        if state in TERMINAL and job.job_id not in self.ended:
+            self.ended.add(job.job_id)
+            if self.bar is not None:
+                self.bar.update(1)
+        if not self.tty:
+            print(
+                f"{job.job_id}: {state.value} on {instance or '-'} {detail}".rstrip(),
+                file=sys.stderr,
+            )
+        elif self.bar is not None and state.value in ("failed", "rejected"):
+            self.bar.write(f"{job.job_id}: {state.value}: {detail}", file=sys.stderr)
+
+    def progress(self, job_id: str, instance: str, value: int, total: int) -> None:
+        if not self.tty:
+            return
+        b = self._inst_bar(instance)
+        b.total, b.n = max(total, 1), value
+        b.set_postfix_str(job_id, refresh=True)
+
+    def close(self) -> None:
+        for b in self.per_instance.values():
+            b.close()
+        if self.bar is not None:
+            self.bar.close()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from orchestrator.engine import ComfyUIEngine, LocalEngine, submit_manifests
+    from orchestrator.fleet import fleet_from_urls, load_fleet
+    from orchestrator.ledger import TERMINAL, JobState, open_ledger
+    from orchestrator.workflow import default_workflow_dirs, load_workflow
+
+    if args.fleet and args.comfyui:
+        raise UsageError("give either --fleet or --comfyui, not both")
+    engine_name = args.engine or ("comfyui" if (args.fleet or args.comfyui) else "local")
+    if engine_name == "comfyui" and not (args.fleet or args.comfyui):
+        raise UsageError("--engine comfyui needs --fleet FILE or --comfyui URL")
+    if args.queue_depth is not None and not 1 <= args.queue_depth <= 64:
+        raise UsageError(f"--queue-depth must be in 1..64, got {args.queue_depth}")
+    paths = _manifest_paths(args.manifests)
+    ledger = open_ledger(args.ledger)
+    try:
+        subs = submit_manifests(ledger, paths, args.input_root)
+        scope = {s.job.job_id for s in subs if s.job is not None}
+        for s in subs:
+            if s.error:
+                print(f"vidgen: rejected {s.source}: {s.error}", file=sys.stderr)
+            elif s.job is not None and not s.created and not args.json:
+                print(
+                    f"{s.source}: already known as job {s.job.job_id} ({s.job.state.value})",
+                    file=sys.stderr,
+                )
+        pending = {j for j in scope if (job := ledger.get(j)) and job.state not in TERMINAL}
+        display = _Display(len(pending), enabled=not args.json)
+        stop = threading.Event()
+
+        def on_sigint(signum: int, frame: Any) -> None:
+            if stop.is_set():
+                raise KeyboardInterrupt
+            stop.set()
+            print("\nvidgen: stopping (Ctrl-C again to abort); rerun to resume", file=sys.stderr)
+
+        old = signal.signal(signal.SIGINT, on_sigint)
+        try:
+            if pending:
+                if engine_name == "local":
+                    engine: Any = LocalEngine(ledger, out_dir=args.out, reporter=display)
+                else:
+                    if args.fleet:
+                        fleet = load_fleet(args.fleet)
+                        if args.queue_depth:
+                            import dataclasses
+
+                            fleet = dataclasses.replace(fleet, queue_depth=args.queue_depth)
+                    else:
+                        extra = {"queue_depth": args.queue_depth} if args.queue_depth else {}
+                        fleet = fleet_from_urls(args.comfyui, **extra)
+                    dirs = [args.workflows] if args.workflows else default_workflow_dirs()
+                    engine = ComfyUIEngine(
+                        ledger,
+                        fleet,
+                        out_dir=args.out,
+                        workflows=lambda ref: load_workflow(ref, dirs),
+                        reporter=display,
+                    )
+                summary = engine.run(pending, stop, args.timeout)
+                interrupted = summary.interrupted
+            else:
+                interrupted = False
+        finally:
+            signal.signal(signal.SIGINT, old)
+            display.close()
+        results: list[dict[str, Any]] = []
+        ok = all(s.error is None for s in subs)
+        for s in subs:
+            if s.job is None:
+                results.append({"source": s.source, "state": "invalid", "error": s.error})
+                continue
+            j = ledger.get(s.job.job_id)
+            assert j is not None
+            ok &= j.state is JobState.DONE
+            results.append(
+                {
+                    "source": s.source,
+                    "job_id": j.job_id,
+                    "created": s.created,
+                    "state": j.state.value,
+                    "output": j.output_path,
+                    "audit": j.audit_path,
+                    "error_class": j.error_class if j.state is not JobState.DONE else None,
+                    "error": j.error_message if j.state is not JobState.DONE else None,
+                }
+            )
+        if args.json:
+            emit_json(
+                {
+                    "engine": engine_name,
+                    "jobs": results,
+                    "counts": ledger.counts(),
+                    "interrupted": interrupted,
+                }
+            )
+        else:
+            for r in results:
+                where = r.get("output") or r.get("error") or ""
+                print(f"{r['state']:9} {r.get('job_id', r['source'])}  {where}")
+        if interrupted:
+            print("vidgen: interrupted; rerun the same command to resume", file=sys.stderr)
+            return 130
+        return 0 if ok else 1
+    finally:
+        ledger.close()
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from orchestrator.ledger import JobState, open_ledger
+
+    if not args.ledger.is_file():
+        raise UsageError(f"no ledger at {args.ledger} (run `vidgen run` first or pass --ledger)")
+    ledger = open_ledger(args.ledger)
+    try:
+        counts = ledger.counts()
+        inst = ledger.instance_stats()
+        failures = [
+            {
+                "job_id": j.job_id,
+                "state": j.state.value,
+                "error_class": j.error_class,
+                "error": j.error_message,
+                "attempts": j.attempts,
+            }
+            for j in ledger.jobs([JobState.FAILED, JobState.REJECTED])
+        ]
+    finally:
+        ledger.close()
+    if args.json:
+        emit_json({"counts": counts, "instances": inst, "failures": failures})
+        return 0
+    print("  ".join(f"{k}: {v}" for k, v in counts.items()))
+    for name, d in sorted(inst.items()):
+        print(
+            f"{name:12} done {int(d['done']):6}  errors {int(d['errors']):4}  "
+            f"mean {d['mean_s']:.1f}s  {d['jobs_per_hour']:.0f} jobs/h"
+        )
+    for f in failures:
+        print(f"{f['state']:8} {f['job_id']}  [{f['error_class']}] {f['error']}")
+    return 0
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    from orchestrator.ledger import JobState, open_ledger
+
+    if bool(args.job) == bool(args.failed):
+        raise UsageError("give a JOB id or --failed (not both)")
+    if not args.ledger.is_file():
+        raise UsageError(f"no ledger at {args.ledger}")
+    ledger = open_ledger(args.ledger)
+    try:
+        if args.failed:
+            ids = [j.job_id for j in ledger.jobs([JobState.FAILED])]
+        else:
+            job = ledger.get(args.job)
+            if job is None:
+                raise UsageError(f"no job {args.job!r} in {args.ledger}")
+            if job.state not in (JobState.FAILED, JobState.REJECTED):
+                print(f"job {job.job_id} is {job.state.value}: nothing to retry", file=sys.stderr)
+                return 1
+            ids = [job.job_id]
+        done = [i for i in ids if ledger.retry(i)]
+    finally:
+        ledger.close()
+    if args.json:
+        emit_json({"requeued": done})
+    else:
+        print(f"requeued {len(done)} job(s); run `vidgen run` with the same manifests to execute")
+    return 0
