@@ -45,8 +45,10 @@ class LoadedManifest:
 
     def parameters(self) -> tuple[int | float | str, ...]:
         """seed, steps, cfg, min_cfg, motion_bucket_id, noise_aug_strength, width,
-        height, frames, fps, prompt, negative_prompt (unused keys as 0 / '')."""
+        height, frames, fps, prompt, negative_prompt, output_frames, model_fps,
+        model_fps_int (unused keys as 0 / '')."""
         g, o = self.manifest.generation, self.manifest.output
+        fps = model_fps(self.manifest)
         return (
             g.seed or 0,
             g.steps or 0,
@@ -60,7 +62,21 @@ class LoadedManifest:
             o.fps,
             g.prompt or "",
             g.negative_prompt or "",
+            o.frames,
+            fps,
+            max(1, round(fps)),
         )
+
+
+def model_fps(m: Manifest) -> float:
+    """The frame rate the model's frames represent once retimed to the output.
+
+    ``generation.frames`` span the same duration as ``output.frames`` after RIFE, so
+    the model is conditioned on (N-1) * fps / (M-1) (SVD's ``fps``, LTXV's
+    ``frame_rate``): 25 -> 120 frames at 30 fps is 6.05 fps.
+    """
+    n = m.generation.frames or m.output.frames
+    return (n - 1) * m.output.fps / (m.output.frames - 1)
 
 
 def list_manifest_files(folder: Path) -> list[str]:

@@ -49,7 +49,9 @@ def test_lists_manifests_in_input_folder(manifest_text: str) -> None:
 
 def test_loads_file_and_outputs_parameters(manifest_text: str) -> None:
     out = ManifestLoader().load("shot.json")
-    image, manifest, seed, steps, cfg, min_cfg, bucket, aug, w, h, frames, fps, prompt, neg = out
+    image, manifest, seed, steps, cfg, min_cfg, bucket, aug, w, h, frames, fps, prompt, neg, *rest = out
+    out_frames, model_fps, model_fps_int = rest
+    assert out_frames == 120 and model_fps == pytest.approx(24 * 30 / 119) and model_fps_int == 6
     assert tuple(image.shape) == (1, 400, 600, 3) and image.dtype.__str__() == "torch.float32"
     assert 0.0 <= float(image.min()) and float(image.max()) <= 1.0
     assert seed == 2**63 + 5 and steps == 25 and cfg == 2.5 and min_cfg == 1.0

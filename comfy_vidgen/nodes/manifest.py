@@ -46,6 +46,9 @@ class ManifestLoader:
         "INT",
         "STRING",
         "STRING",
+        "INT",
+        "FLOAT",
+        "INT",
     )
     RETURN_NAMES = (
         "keyframe",
@@ -62,6 +65,9 @@ class ManifestLoader:
         "fps",
         "prompt",
         "negative_prompt",
+        "output_frames",
+        "model_fps",
+        "model_fps_int",
     )
     OUTPUT_TOOLTIPS = (
         "The keyframe as displayed (EXIF-oriented, sRGB), full resolution, [1,H,W,3].",
@@ -78,6 +84,9 @@ class ManifestLoader:
         "output.fps.",
         "generation.prompt ('' when unused).",
         "generation.negative_prompt ('' when unused).",
+        "output.frames: the delivered frame count (RIFE's target, e.g. 120).",
+        "The rate the model's frames represent after retiming: (frames-1)*fps/(output_frames-1).",
+        "model_fps rounded, for conditioning inputs that take an INT (SVD's fps).",
     )
 
     @classmethod
