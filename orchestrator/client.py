@@ -76,9 +76,10 @@ def describe_rejection(error: dict[str, Any], node_errors: dict[str, Any]) -> st
         for err in ne.get("errors", []):
             inp = (err.get("extra_info") or {}).get("input_name")
             where = f"{inp}: " if inp else ""
-            parts.append(
-                f"node {node_id} ({cls}): {where}{err.get('details') or err.get('message')}"
-            )
+            text = str(err.get("message") or "")
+            if err.get("details") and err.get("details") != inp:
+                text = f"{text}: {err['details']}" if text else str(err["details"])
+            parts.append(f"node {node_id} ({cls}): {where}{text}")
     head = error.get("message") if isinstance(error, dict) else str(error)
     return f"{head}: " + "; ".join(parts) if parts else str(head)
 

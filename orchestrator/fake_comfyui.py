@@ -89,6 +89,7 @@ class Faults:
     wrong_frames: int = 0
     missing_output: int = 0
     bad_hash: int = 0
+    manifest_error: int = 0
     slow_s: float = 0.0
     p_submit_500: float = 0.0
     p_oom: float = 0.0
@@ -769,6 +770,12 @@ class FakeComfyUI:
     def _load_manifest(self, inputs: dict[str, Any]) -> tuple[Any, tuple[str, str] | None]:
         from comfy_vidgen.manifest import ManifestError, parse_manifest, verify_keyframe
 
+        if self._chance("manifest_error"):
+            self.stats.fault("manifest_error")
+            return None, (
+                "comfy_vidgen.manifest.ManifestError",
+                "manifest_json: invalid manifest: keyframe.sha256: file hash does not match",
+            )
         try:
             m = parse_manifest(str(inputs.get("manifest_json", "")), source="manifest_json")
             if not self.zero_work:
@@ -796,7 +803,8 @@ class FakeComfyUI:
             else make_test_video(out.width, out.height, frames, out.fps)
         )
         sha = hashlib.sha256(data).hexdigest()
-        if self._chance("bad_hash", "p_bad_hash"):
+        missing = self._chance("missing_output", "p_missing_output")
+        if not missing and self._chance("bad_hash", "p_bad_hash"):
             self.stats.fault("bad_hash")
             sha = hashlib.sha256(sha.encode()).hexdigest()
         name = f"{job_id}.mp4"
@@ -810,7 +818,7 @@ class FakeComfyUI:
             "width": out.width,
             "height": out.height,
         }
-        if self._chance("missing_output", "p_missing_output"):
+        if missing:
             self.stats.fault("missing_output")
         else:
             atomic_write_bytes(folder / name, data)

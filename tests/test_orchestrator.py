@@ -1,0 +1,253 @@
+"""Orchestrator against the fake ComfyUI: real HTTP + websocket on loopback, real mp4s."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from orchestrator.client import ComfyClient, PromptRejected
+from orchestrator.dispatcher import Dispatcher, RunSummary
+from orchestrator.fake_comfyui import FakeComfyUI
+from orchestrator.fleet import fleet_from_urls
+from orchestrator.ledger import AttemptState, JobState, SqliteLedger
+from orchestrator.retry import RetryPolicy
+from orchestrator.engine import submit_manifests
+from orchestrator.testing import (
+    probe_for_tests,
+    build_test_graph,
+    build_test_workflow,
+    write_test_manifests,
+)
+from orchestrator.verify import Verifier
+from orchestrator.workflow import Workflow
+
+FAST = {"poll_interval_s": 0.2, "health_interval_s": 0.2, "down_after": 1, "drain_after_s": 0.5}
+POLICY = RetryPolicy(base_s=0.01, max_s=0.05)
+
+
+@pytest.fixture
+def manifests(tmp_path: Path, coffee_jpeg: Path, input_root: Path) -> list[Path]:
+    return write_test_manifests(input_root, tmp_path / "manifests", 3, keyframe=coffee_jpeg)
+
+
+@pytest.fixture
+def fakes(tmp_path: Path):  # type: ignore[no-untyped-def]
+    made: list[FakeComfyUI] = []
+
+    def make(**kw) -> FakeComfyUI:  # type: ignore[no-untyped-def]
+        f = FakeComfyUI(tmp_path / f"comfy{len(made)}", **kw).start()
+        made.append(f)
+        return f
+
+    yield make
+    for f in made:
+        f.close()
+
+
+def run(
+    tmp_path: Path,
+    urls: list[str],
+    manifests: list[Path],
+    input_root: Path,
+    wf: Workflow | None = None,
+    stop: threading.Event | None = None,
+    **settings: float,
+) -> tuple[SqliteLedger, RunSummary, set[str]]:
+    ledger = SqliteLedger(tmp_path / "ledger.db")
+    subs = submit_manifests(ledger, manifests, input_root)
+    ids = {s.job.job_id for s in subs if s.job}
+    workflow = wf or build_test_workflow()
+    d = Dispatcher(
+        ledger,
+        fleet_from_urls(urls, **{**FAST, **settings}),
+        out_dir=tmp_path / "out",
+        workflows=lambda ref: workflow,
+        verifier=Verifier(probe=probe_for_tests()),
+        policy=POLICY,
+        seed=1,
+    )
+    return ledger, d.run(ids, stop, timeout_s=60), ids
+
+
+def test_end_to_end_delivers_verified_outputs_with_audit_and_dedups(
+    tmp_path: Path, fakes, manifests: list[Path], input_root: Path
+) -> None:
+    fake = fakes()
+    ledger, summary, ids = run(tmp_path, [fake.url], manifests, input_root)
+    assert summary.counts["done"] == 3
+    for jid in ids:
+        job = ledger.get(jid)
+        assert job is not None and job.state is JobState.DONE
+        assert job.output_path and Path(job.output_path).name == f"{jid}.mp4"
+        rec = json.loads(Path(job.audit_path or "").read_text())
+        assert rec["manifest_hash"] == job.manifest_hash
+        assert rec["verification"]["ok"] and rec["verification"]["checks"]["frames"]["actual"] == 8
+        assert rec["comfyui_version"] == "0.3.64" and "RTX 4090" in rec["gpu"]
+        assert rec["submitted_keyframe_path"].startswith(
+            f"vidgen/{rec['manifest']['keyframe']['sha256'][:16]}/"
+        )
+        assert rec["submitted_manifest_hash"] != rec["manifest_hash"]
+        assert rec["workflow_sha256"] == build_test_workflow().sha256
+        assert rec["timings"]["exec_s"] is not None
+    # keyframe uploaded once into its content-addressed folder
+    uploaded = list((fake.input_dir / "vidgen").rglob("*.jpg"))
+    assert len(uploaded) == 1
+    submitted = fake.stats.submitted
+    # resubmitting the same manifests is a no-op that reports the existing jobs
+    again = submit_manifests(ledger, manifests, input_root)
+    assert all(not s.created and s.job and s.job.state is JobState.DONE for s in again)
+    ledger.close()
+    ledger2, summary2, _ = run(tmp_path, [fake.url], manifests, input_root)
+    assert fake.stats.submitted == submitted and summary2.counts["done"] == 3
+
+
+def test_oom_and_http_500_retry_on_another_instance(
+    tmp_path: Path, fakes, manifests: list[Path], input_root: Path
+) -> None:
+    a, b = fakes(), fakes()
+    a.set_faults(oom=1, submit_500=1)
+    ledger, summary, ids = run(tmp_path, [a.url, b.url], manifests, input_root)
+    assert summary.counts["done"] == 3
+    classes = [x.error_class for x in ledger.attempts() if x.state is AttemptState.ERROR]
+    assert sorted(classes) == ["oom", "transport"]
+    for failed in (x for x in ledger.attempts() if x.state is AttemptState.ERROR):
+        nxt = [x for x in ledger.attempts(job_id=failed.job_id) if x.n == failed.n + 1]
+        assert nxt and nxt[0].instance == "gpu1"  # moved off the failing instance
+
+
+def test_validation_error_fails_fast_with_node_message(
+    tmp_path: Path, fakes, manifests: list[Path], input_root: Path
+) -> None:
+    fake = fakes()
+    ledger, summary, ids = run(
+        tmp_path, [fake.url], manifests[:1], input_root, wf=build_test_workflow(drop_input="frames")
+    )
+    (job,) = [ledger.get(i) for i in ids]
+    assert job is not None and job.state is JobState.REJECTED and job.attempts == 1
+    assert job.error_class == "validation" and "NVENCEncode" in (job.error_message or "")
+    assert "Required input is missing" in (job.error_message or "")
+
+
+def test_manifest_error_on_instance_fails_fast(
+    tmp_path: Path, fakes, manifests: list[Path], input_root: Path
+) -> None:
+    fake = fakes()
+    fake.set_faults(manifest_error=1)
+    ledger, summary, ids = run(tmp_path, [fake.url], manifests[:1], input_root)
+    (job,) = [ledger.get(i) for i in ids]
+    assert job is not None and job.state is JobState.REJECTED and job.attempts == 1
+    assert job.error_class == "manifest" and "keyframe.sha256" in (job.error_message or "")
+
+
+def test_lint_refuses_literal_on_manifest_parameter_before_submitting(
+    tmp_path: Path, fakes, manifests: list[Path], input_root: Path
+) -> None:
+    fake = fakes()
+    ledger, summary, ids = run(
+        tmp_path, [fake.url], manifests, input_root, wf=build_test_workflow(literal_fps=30)
+    )
+    assert summary.counts["rejected"] == 3 and fake.stats.submitted == 0
+    job = ledger.get(next(iter(ids)))
+    assert job is not None and job.error_class == "lint" and "'fps'" in (job.error_message or "")
+
+
+def test_wrong_frame_count_is_refused_and_not_delivered(
+    tmp_path: Path, fakes, manifests: list[Path], input_root: Path
+) -> None:
+    fake = fakes()
+    fake.set_faults(wrong_frames=1)
+    ledger, summary, ids = run(tmp_path, [fake.url], manifests[:1], input_root)
+    (job,) = [ledger.get(i) for i in ids]
+    assert job is not None and job.state is JobState.FAILED and job.error_class == "verify"
+    assert "frames 7 (expected 8)" in (job.error_message or "")
+    assert not list((tmp_path / "out").rglob("*.mp4"))
+
+
+def test_hash_mismatch_and_missing_output_are_retried(
+    tmp_path: Path, fakes, manifests: list[Path], input_root: Path
+) -> None:
+    fake = fakes()
+    fake.set_faults(bad_hash=1, missing_output=1)
+    ledger, summary, ids = run(tmp_path, [fake.url], manifests, input_root)
+    assert summary.counts["done"] == 3
+    errs = sorted(x.error_class or "" for x in ledger.attempts() if x.state is AttemptState.ERROR)
+    assert errs == ["hash_mismatch", "output_missing"]
+
+
+def test_instance_restart_loses_queue_and_jobs_are_resubmitted(
+    tmp_path: Path, fakes, manifests: list[Path], input_root: Path
+) -> None:
+    fake = fakes(exec_s=0.6)
+    stop = threading.Event()
+
+    def restart_when_busy() -> None:
+        deadline = time.monotonic() + 20
+        while fake.stats.submitted < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.1)
+        fake.restart()  # queue + history gone; output folder stays
+
+    t = threading.Thread(target=restart_when_busy)
+    t.start()
+    ledger, summary, ids = run(tmp_path, [fake.url], manifests, input_root, stop=stop)
+    t.join()
+    assert summary.counts["done"] == 3
+    assert summary.faults.get("lost", 0) >= 1
+    lost = [x for x in ledger.attempts() if x.state is AttemptState.LOST]
+    assert lost and all(ledger.get(x.job_id).state is JobState.DONE for x in lost)  # type: ignore[union-attr]
+    assert len(list((tmp_path / "out").rglob("*.mp4"))) == 3
+
+
+def test_finished_before_restart_is_collected_from_the_output_folder(
+    tmp_path: Path, fakes, manifests: list[Path], input_root: Path
+) -> None:
+    """History lost after completion: the sidecar in the output folder proves it ran."""
+    fake = fakes()
+    ledger, summary, ids = run(tmp_path, [fake.url], manifests[:1], input_root)
+    jid = next(iter(ids))
+    att = ledger.attempts(job_id=jid)[0]
+    # pretend the orchestrator died right after the POST: attempt live, job submitted
+    ledger.set_attempt(att.prompt_id, AttemptState.SUBMITTED)
+    ledger.set_job(jid, JobState.SUBMITTED)
+    ledger.close()
+    fake.restart()
+    executed = fake.stats.executed
+    ledger2, summary2, _ = run(tmp_path, [fake.url], manifests[:1], input_root)
+    assert summary2.counts["done"] == 1 and fake.stats.executed == executed
+    assert summary2.faults.get("recovered_from_output_folder") == 1
+
+
+def test_instance_down_is_drained_to_another(
+    tmp_path: Path, fakes, manifests: list[Path], input_root: Path
+) -> None:
+    a, b = fakes(exec_s=2.0), fakes()
+
+    def kill_a() -> None:
+        deadline = time.monotonic() + 20
+        while a.stats.submitted < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        a.stop()
+
+    t = threading.Thread(target=kill_a)
+    t.start()
+    ledger, summary, ids = run(tmp_path, [a.url, b.url], manifests, input_root)
+    t.join()
+    assert summary.counts["done"] == 3
+    assert all(Path(ledger.get(i).output_path or "").exists() for i in ids)  # type: ignore[union-attr]
+    assert any(x.state is AttemptState.ABANDONED for x in ledger.attempts())
+
+
+def test_client_shapes_against_fake(tmp_path: Path, fakes) -> None:
+    fake = fakes()
+    c = ComfyClient(fake.url, token="secret")
+    assert c.system_stats()["system"]["comfyui_version"] == "0.3.64"
+    assert "NVENCEncode" in c.object_info()
+    with pytest.raises(PromptRejected) as e:
+        c.submit({"1": {"class_type": "Nope", "inputs": {}}}, prompt_id="p", client_id="c")
+    assert "Nope does not exist" in str(e.value)
+    assert c.history("unknown") is None and "x" not in c.queue()
+    assert c.view_bytes("nothing.mp4", subfolder="vidgen") is None
