@@ -285,7 +285,7 @@ def choose_encoder(
             f"encoder hevc_nvenc was requested but cannot open a session on this machine: "
             f"{error}. Use --encoder auto (falls back to libx265) or --encoder libx265."
         )
-    log.warning("hevc_nvenc unavailable (%s); falling back to libx265", error)
+    log.info("hevc_nvenc unavailable (%s); falling back to libx265", error)
     return EncoderChoice("libx265", f"auto: hevc_nvenc unavailable ({error}); fell back to libx265")
 
 
