@@ -11,15 +11,14 @@ import pytest
 
 from orchestrator.client import ComfyClient, PromptRejected
 from orchestrator.dispatcher import Dispatcher, RunSummary
+from orchestrator.engine import submit_manifests
 from orchestrator.fake_comfyui import FakeComfyUI
 from orchestrator.fleet import fleet_from_urls
 from orchestrator.ledger import AttemptState, JobState, SqliteLedger
 from orchestrator.retry import RetryPolicy
-from orchestrator.engine import submit_manifests
 from orchestrator.testing import (
-    probe_for_tests,
-    build_test_graph,
     build_test_workflow,
+    probe_for_tests,
     write_test_manifests,
 )
 from orchestrator.verify import Verifier
