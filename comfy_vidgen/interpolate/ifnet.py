@@ -102,24 +102,26 @@ class _Warper:
     """Backward warping with a cached base grid (per size and device)."""
 
     def __init__(self) -> None:
-        self._grids: dict[tuple[int, int, str], Tensor] = {}
+        self._grids: dict[tuple[int, int, str], tuple[Tensor, Tensor]] = {}
 
-    def grid(self, h: int, w: int, device: torch.device) -> Tensor:
+    def _grid(self, h: int, w: int, device: torch.device) -> tuple[Tensor, Tensor]:
         key = (h, w, str(device))
         g = self._grids.get(key)
         if g is None:
-            xs = torch.linspace(-1.0, 1.0, w, device=device).view(1, 1, w).expand(1, h, w)
-            ys = torch.linspace(-1.0, 1.0, h, device=device).view(1, h, 1).expand(1, h, w)
-            g = torch.cat([xs, ys], 0).unsqueeze(0)  # [1, 2, H, W]
+            xs = torch.linspace(-1.0, 1.0, w, device=device).view(1, w).expand(h, w)
+            ys = torch.linspace(-1.0, 1.0, h, device=device).view(h, 1).expand(h, w)
+            base = torch.stack([xs, ys], -1).unsqueeze(0)  # [1, H, W, 2]
+            # pixels -> normalised [-1, 1] coordinates with align_corners=True
+            k = torch.tensor([2.0 / (w - 1.0), 2.0 / (h - 1.0)], device=device)
+            g = (base, k)
             self._grids = {key: g}  # keep one size: retimes run one size at a time
         return g
 
     def __call__(self, img: Tensor, flow: Tensor) -> Tensor:
-        """Sample ``img`` at (x + flow_x, y + flow_y); flow in pixels, [B, 2, H, W]."""
+        """Sample ``img`` [N, C, H, W] at (x + flow_x, y + flow_y); flow [N, 2, H, W] in pixels."""
         _, _, h, w = flow.shape
-        # pixels -> normalised [-1, 1] coordinates with align_corners=True
-        norm = torch.cat([flow[:, 0:1] * (2.0 / (w - 1.0)), flow[:, 1:2] * (2.0 / (h - 1.0))], 1)
-        coords = (self.grid(h, w, flow.device) + norm).permute(0, 2, 3, 1)
+        base, k = self._grid(h, w, flow.device)
+        coords = torch.addcmul(base, flow.permute(0, 2, 3, 1), k)
         return F.grid_sample(
             img, coords, mode="bilinear", padding_mode="border", align_corners=True
         )
@@ -159,53 +161,51 @@ class IFNet(nn.Module):
         f: Tensor = self.encode(x)
         return f.float().contiguous()
 
-    def interpolate(
-        self,
-        img0: Tensor,
-        img1: Tensor,
-        f0: Tensor,
-        f1: Tensor,
-        t: Tensor,
-        scale: float = 1.0,
-    ) -> Tensor:
-        """Frames at times ``t`` [B] between img0 [B,3,H,W] and img1; fp32, 0..1 out.
+    def pack(self, frames: Tensor) -> Tensor:
+        """[B, 7, H, W]: each frame with its features, warped together (computed once)."""
+        return torch.cat([frames.float(), self.features(frames)], 1)
+
+    def interpolate(self, pack0: Tensor, pack1: Tensor, t: Tensor, scale: float = 1.0) -> Tensor:
+        """Frames at times ``t`` [B] between two packed frames [B, 7, H, W]; fp32 0..1 out.
 
         H and W must be multiples of ``STRIDE / scale`` (see ``pad_multiple``).
         ``scale`` < 1 estimates flow at lower resolution (faster, for 4K).
+
+        Computation order differs from a literal reading of the architecture only where
+        the result is the same: bilinear resampling is per channel, so inputs are
+        resampled before being concatenated (at the block's low resolution), and the
+        frame and its features are warped in one call since they share the flow.
         """
-        b, _, h, w = img0.shape
-        tmap = t.to(device=img0.device, dtype=torch.float32).view(b, 1, 1, 1).expand(b, 1, h, w)
+        b, _, h, w = pack0.shape
+        both = torch.cat([pack0, pack1], 0)  # [2B, 7, H, W]
         blocks = (self.block0, self.block1, self.block2, self.block3, self.block4)
         flow: Tensor | None = None
-        mask: Tensor | None = None
-        ctx: Tensor | None = None
-        warped0, warped1 = img0, img1
+        out: Tensor | None = None
+        warped = both
         for block, base_scale in zip(blocks, BLOCK_SCALES, strict=True):
             s = base_scale / scale
-            if flow is None:
-                x = _resize(torch.cat([img0, img1, f0, f1, tmap], 1), 1.0 / s)
-            else:
-                assert mask is not None and ctx is not None
-                wf0 = self._warp(f0, flow[:, :2])
-                wf1 = self._warp(f1, flow[:, 2:4])
-                x = torch.cat([warped0, warped1, wf0, wf1, tmap, mask, ctx], 1)
-                x = torch.cat([_resize(x, 1.0 / s), _resize(flow, 1.0 / s) * (1.0 / s)], 1)
-                del wf0, wf1
-            out = _resize(block(x, self.channels_last), s)
-            del x
+            lo = _resize(warped, 1.0 / s)  # frames and features (warped after block0)
+            tmap = t.to(lo.device, torch.float32).view(b, 1, 1, 1)
+            tmap = tmap.expand(b, 1, lo.shape[2], lo.shape[3])
+            parts = [lo[:b, :3], lo[b:, :3], lo[:b, 3:], lo[b:, 3:], tmap]
+            if flow is not None:
+                assert out is not None
+                parts += [_resize(out[:, 4:], 1.0 / s), _resize(flow, 1.0 / s) * (1.0 / s)]
+            out = _resize(block(torch.cat(parts, 1), self.channels_last), s)
+            del parts, lo
             delta = out[:, :4] * s
             flow = delta if flow is None else flow + delta
-            mask = out[:, 4:5]
-            ctx = out[:, 5:]
-            warped0 = self._warp(img0, flow[:, :2])
-            warped1 = self._warp(img1, flow[:, 2:4])
-        assert mask is not None
-        m = torch.sigmoid(mask)
-        return warped0 * m + warped1 * (1.0 - m)
+            # t->0 flow for frame 0, t->1 flow for frame 1: one sampling call for both
+            flows = torch.cat([flow[:, :2], flow[:, 2:4]], 0)
+            last = block is self.block4
+            warped = self._warp(both[:, :3] if last else both, flows)
+        assert out is not None
+        m = torch.sigmoid(out[:, 4:5])
+        return torch.lerp(warped[b:, :3], warped[:b, :3], m)
 
     def forward(self, img0: Tensor, img1: Tensor, t: Tensor, scale: float = 1.0) -> Tensor:
         """Plain two-frame call (encodes both frames); the retimer uses the split API."""
-        return self.interpolate(img0, img1, self.features(img0), self.features(img1), t, scale)
+        return self.interpolate(self.pack(img0), self.pack(img1), t, scale)
 
 
 def pad_multiple(scale: float = 1.0) -> int:

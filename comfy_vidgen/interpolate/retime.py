@@ -160,22 +160,20 @@ class _FeatureCache:
         self.model = model
         self.frames = frames
         self.padding = padding
-        self.img: dict[int, Tensor] = {}
-        self.feat: dict[int, Tensor] = {}
+        self.packs: dict[int, Tensor] = {}
         self.encoded = 0
 
     def ensure(self, needed: list[int]) -> None:
         lo = min(needed)
-        for k in [k for k in self.img if k < lo]:  # samples come in order: drop the past
-            del self.img[k], self.feat[k]
-        missing = [i for i in needed if i not in self.img]
+        for k in [k for k in self.packs if k < lo]:  # samples come in order: drop the past
+            del self.packs[k]
+        missing = [i for i in needed if i not in self.packs]
         if not missing:
             return
         x = self.frames[missing].to(self.model.device, torch.float32).permute(0, 3, 1, 2)
-        x = F.pad(x, self.padding)
-        f = self.model.net.features(x)
+        packs = self.model.net.pack(F.pad(x, self.padding))
         for n, i in enumerate(missing):
-            self.img[i], self.feat[i] = x[n], f[n]
+            self.packs[i] = packs[n]
         self.encoded += len(missing)
 
 
@@ -229,12 +227,10 @@ def retime(
             chunk = work[k : k + bs]
             pairs = [s.pair for s in chunk]
             cache.ensure(sorted({*pairs, *(p + 1 for p in pairs)}))
-            img0 = torch.stack([cache.img[p] for p in pairs])
-            img1 = torch.stack([cache.img[p + 1] for p in pairs])
-            f0 = torch.stack([cache.feat[p] for p in pairs])
-            f1 = torch.stack([cache.feat[p + 1] for p in pairs])
+            p0 = torch.stack([cache.packs[p] for p in pairs])
+            p1 = torch.stack([cache.packs[p + 1] for p in pairs])
             t = torch.tensor([s.t for s in chunk], dtype=torch.float32, device=model.device)
-            mid = model.net.interpolate(img0, img1, f0, f1, t, scale)
+            mid = model.net.interpolate(p0, p1, t, scale)
             mid = mid[:, :, :h, :w].clamp_(0.0, 1.0).permute(0, 2, 3, 1).float().cpu()
             out[[s.index for s in chunk]] = mid
             done += len(chunk)
