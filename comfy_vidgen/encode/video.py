@@ -533,7 +533,9 @@ def encode(
             "encoding %dx%d @ %s fps with %s (%s)", width, height, rate, choice.name, choice.reason
         )
         stream, container = run.stream, run.container
-        frame_iter: Iterator[NDArray[Any]] = _chain(first, it)
+        held = [first]
+        del first  # frames must not outlive their encode (memory stays flat)
+        frame_iter: Iterator[NDArray[Any]] = _chain(held, it)
         for arr in frame_iter:
             if arr.shape[:2] != (height, width):
                 raise FrameError(
@@ -629,8 +631,9 @@ def run_options(
     return _codec_options(encoder, quality, preset, bit_depth, gop, d)
 
 
-def _chain(first: NDArray[Any], rest: Iterator[NDArray[Any]]) -> Iterator[NDArray[Any]]:
-    yield first
+def _chain(held: list[NDArray[Any]], rest: Iterator[NDArray[Any]]) -> Iterator[NDArray[Any]]:
+    """Yield the peeked first frame, then the rest, keeping no reference to it."""
+    yield held.pop()
     yield from rest
 
 

@@ -1,0 +1,134 @@
+"""Where and how a job's clip is delivered (the NVENCEncode node's core, ComfyUI-free).
+
+Layout: ``<output>/vidgen/<manifest id or 'adhoc'>/<job>.mp4`` plus ``<job>.json``.
+With a manifest, the encoder settings come from ``manifest.output`` (never from
+graph widgets: the "never deviate" rule); differing widget values are recorded
+in the sidecar, not used.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .audio import AudioInput, as_audio_input
+from .errors import EncodeError
+from .video import EncodeResult, ProgressFn, encode
+
+log = logging.getLogger(__name__)
+
+_SAFE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+ADHOC = "adhoc"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    result: EncodeResult
+    subfolder: str  # relative to the output directory, POSIX separators
+    filename: str
+    sidecar_filename: str
+
+
+def _manifest_of(manifest: Any) -> Any:
+    from ..manifest import Manifest, parse_manifest
+
+    if manifest is None or isinstance(manifest, Manifest):
+        return manifest
+    inner = getattr(manifest, "manifest", None)
+    if isinstance(inner, Manifest):
+        return inner
+    return parse_manifest(manifest, source="manifest input")
+
+
+def job_name(job_id: str, prefix: str, now: datetime | None = None) -> str:
+    """The orchestrator's job id as is (validated), else ``<prefix>_<timestamp>``."""
+    job_id = job_id.strip()
+    if job_id:
+        if not _SAFE.match(job_id) or job_id in (".", ".."):
+            raise EncodeError(
+                f"job_id {job_id!r} must be 1..128 characters of letters, digits, '.', '_' or '-'"
+            )
+        return job_id
+    clean = re.sub(r"[^A-Za-z0-9._-]+", "_", prefix.strip()).strip("._") or "vidgen"
+    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S-%f")[:-3]
+    return f"{clean[:64]}_{stamp}"
+
+
+def deliver(
+    frames: Any,
+    output_dir: str | os.PathLike[str],
+    *,
+    fps: int,
+    quality: int,
+    bit_depth: int,
+    encoder: str = "auto",
+    job_id: str = "",
+    filename_prefix: str = "vidgen",
+    manifest: Any = None,
+    audio: Any = None,
+    input_dir: str | os.PathLike[str] | None = None,
+    on_progress: ProgressFn | None = None,
+) -> Delivery:
+    """Encode ``frames`` into the delivery layout, settings from the manifest when given."""
+    m = _manifest_of(manifest)
+    widgets = {"fps": fps, "quality": quality, "bit_depth": bit_depth}
+    ignored: dict[str, Any] = {}
+    audio_in: AudioInput | None = as_audio_input(audio) if audio is not None else None
+    if m is not None:
+        used = {"fps": m.output.fps, "quality": m.output.quality, "bit_depth": m.output.bit_depth}
+        ignored = {k: v for k, v in widgets.items() if v != used[k]}
+        if ignored:
+            log.warning("manifest %s overrides node widgets %s", m.id, ignored)
+        fps, quality, bit_depth = used["fps"], used["quality"], used["bit_depth"]
+        a = m.output.audio
+        if a is not None:
+            if audio_in is None:
+                if input_dir is None:
+                    raise EncodeError(
+                        "the manifest names output.audio but no input folder is known"
+                    )
+                from ..manifest import resolve_under
+
+                path = resolve_under(input_dir, a.path, what="output.audio.path")
+                audio_in = AudioInput(path=path, gain_db=a.gain_db, sha256=a.sha256)
+            else:
+                audio_in = AudioInput(
+                    path=audio_in.path,
+                    samples=audio_in.samples,
+                    sample_rate=audio_in.sample_rate,
+                    gain_db=a.gain_db,
+                )
+    subfolder = f"vidgen/{m.id if m is not None else ADHOC}"
+    name = job_name(job_id, filename_prefix)
+    folder = Path(output_dir, *subfolder.split("/"))
+    target = folder / f"{name}.mp4"
+    if not job_id.strip():
+        n = 1
+        while target.exists():  # timestamped names never overwrite
+            target = folder / f"{name}_{n}.mp4"
+            n += 1
+    metadata: dict[str, Any] = {"job_id": job_id.strip() or None, "settings_source": "widgets"}
+    if m is not None:
+        metadata.update(manifest=m, settings_source="manifest", ignored_widget_values=ignored)
+    result = encode(
+        frames,
+        target,
+        fps=fps,
+        quality=quality,
+        bit_depth=bit_depth,
+        encoder=encoder,
+        metadata=metadata,
+        audio=audio_in,
+        on_progress=on_progress,
+    )
+    return Delivery(
+        result=result,
+        subfolder=subfolder,
+        filename=target.name,
+        sidecar_filename=target.with_suffix(".json").name,
+    )

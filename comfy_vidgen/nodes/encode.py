@@ -1,0 +1,100 @@
+"""NVENCEncode: IMAGE frames -> the delivery H.265 MP4 + sidecar, shown in the UI.
+
+The orchestrator reads ``vidgen_outputs`` from ``/history`` (path, sha256,
+encoder actually used); ``images`` + ``animated`` make the ComfyUI front end
+show the clip.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..encode.settings import ENCODERS
+
+
+class NVENCEncode:
+    """Thin adapter over ``comfy_vidgen.encode.delivery.deliver``."""
+
+    CATEGORY = "vidgen/encode"
+    FUNCTION = "encode"
+    OUTPUT_NODE = True
+    DESCRIPTION = (
+        "Encodes frames to an H.265 MP4 (hevc_nvenc when a session opens, else libx265, and "
+        "says why) with BT.709 tv-range colour tags, the hvc1 tag and faststart, plus a JSON "
+        "sidecar. Writes output/vidgen/<manifest id or adhoc>/<job>.mp4. With a manifest, fps, "
+        "quality, bit depth and audio come from it."
+    )
+    RETURN_TYPES = ("STRING", "STRING")
+    RETURN_NAMES = ("path", "sha256")
+    OUTPUT_TOOLTIPS = ("Absolute path of the written MP4.", "sha256 of the MP4 (hex).")
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, Any]:
+        return {
+            "required": {
+                "images": ("IMAGE", {"tooltip": "Frames [B,H,W,3] in 0..1 (even width/height)."}),
+                "fps": ("INT", {"default": 30, "min": 1, "max": 240,
+                                "tooltip": "Frame rate (the manifest's output.fps wins)."}),
+                "quality": ("INT", {"default": 20, "min": 0, "max": 51,
+                                    "tooltip": "CRF (libx265) / CQ (NVENC): lower is better "
+                                    "and bigger. The manifest's output.quality wins."}),
+                "bit_depth": (["10", "8"], {"default": "10",
+                                            "tooltip": "10-bit avoids banding; 8-bit for old "
+                                            "players. The manifest's output.bit_depth wins."}),
+                "encoder": (list(ENCODERS), {"default": "auto",
+                                             "tooltip": "auto: NVENC if a session opens, else "
+                                             "libx265 (recorded). hevc_nvenc: fail if absent."}),
+                "filename_prefix": ("STRING", {"default": "vidgen",
+                                               "tooltip": "Name start when job_id is empty "
+                                               "(a timestamp is appended)."}),
+                "job_id": ("STRING", {"default": "",
+                                      "tooltip": "File name (the orchestrator's job id); "
+                                      "empty: prefix + timestamp."}),
+            },
+            "optional": {
+                "manifest": ("VIDGEN_MANIFEST", {"tooltip": "From ManifestLoader: settings, "
+                                                 "id (folder) and provenance for the sidecar."}),
+                "audio": ("AUDIO", {"tooltip": "Soundtrack: trimmed/padded to the clip, "
+                                    "loudness-normalised, AAC."}),
+            },
+        }  # fmt: skip
+
+    def encode(
+        self,
+        images: Any,
+        fps: int,
+        quality: int,
+        bit_depth: str,
+        encoder: str,
+        filename_prefix: str,
+        job_id: str,
+        manifest: Any = None,
+        audio: Any = None,
+    ) -> dict[str, Any]:
+        from ..encode.delivery import deliver
+        from . import _comfy
+
+        d = deliver(
+            images,
+            _comfy.output_directory(),
+            fps=fps,
+            quality=quality,
+            bit_depth=int(bit_depth),
+            encoder=encoder,
+            job_id=job_id,
+            filename_prefix=filename_prefix,
+            manifest=manifest,
+            audio=audio,
+            input_dir=_comfy.input_directory() if manifest is not None else None,
+            on_progress=_comfy.progress_callback(int(images.shape[0])),
+        )
+        r = d.result
+        item = {"filename": d.filename, "subfolder": d.subfolder, "type": "output"}
+        extra = {"sha256": r.sha256, "sidecar": d.sidecar_filename, "encoder": r.encoder,
+                 "frames": r.frames}  # fmt: skip
+        ui = {"images": [item], "animated": [True], "vidgen_outputs": [{**item, **extra}]}
+        return {"ui": ui, "result": (r.path, r.sha256)}
+
+
+NODE_CLASS_MAPPINGS = {"NVENCEncode": NVENCEncode}
+NODE_DISPLAY_NAME_MAPPINGS = {"NVENCEncode": "H.265 Encode (NVENC / x265) · vidgen"}
