@@ -1,0 +1,80 @@
+"""QC cost versus decoding: a 120-frame 1024x576 H.265 clip on the CPU.
+
+Target (issue 10): the full QC pass (decode included) takes at most 3x the time
+of just decoding the clip to RGB frames. Prints both times and the ratio; exits 0.
+
+    .venv/bin/python benchmarks/qc.py
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from comfy_vidgen.qc import iter_frames, render_crop, run_qc
+
+W, H, N, FPS = 1024, 576, 120, 30
+TARGET = 3.0
+
+
+def pan_frames() -> Iterator[np.ndarray]:
+    """An eased pan over a real photograph (scikit-image's astronaut, upscaled)."""
+    from skimage import data
+
+    img = cv2.resize(data.astronaut(), (2048, 2048), interpolation=cv2.INTER_CUBIC)
+    t = np.linspace(0.0, 1.0, N)
+    t = t * t * (3 - 2 * t)
+    for i in range(N):
+        yield render_crop(img, (100 + 400 * t[i], 300.0, 1536.0, 864.0), W, H)
+
+
+def write_clip(path: Path) -> None:
+    """10-bit H.265 (libx265) like the delivery encoder's CPU fallback."""
+    import av
+
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("libx265", rate=FPS)
+        s.width, s.height, s.pix_fmt = W, H, "yuv420p10le"
+        s.options = {"crf": "20", "preset": "ultrafast", "x265-params": "log-level=error"}
+        for f in pan_frames():
+            for p in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                out.mux(p)
+        for p in s.encode():
+            out.mux(p)
+
+
+def best_of(fn: object, reps: int = 3) -> float:
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()  # type: ignore[operator]
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = Path(tmp) / "pan.mp4"
+        write_clip(clip)
+        decode = best_of(lambda: sum(1 for _ in iter_frames(clip)))
+        qc = best_of(lambda: run_qc(clip))
+    ratio = qc / decode
+    print(f"clip: {N} frames {W}x{H} H.265 10-bit, CPU")
+    print(f"decode only : {decode:6.3f} s  ({1000 * decode / N:5.1f} ms/frame)")
+    print(f"full QC     : {qc:6.3f} s  ({1000 * qc / N:5.1f} ms/frame)")
+    print(
+        f"ratio       : {ratio:6.2f}x  (target <= {TARGET:.1f}x: {'met' if ratio <= TARGET else 'NOT met'})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
