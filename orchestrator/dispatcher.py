@@ -110,7 +110,9 @@ class Dispatcher:
         reporter: Reporter | None = None,
         verify_workers: int = 2,
         seed: int | None = None,
+        full_lint: bool = False,
     ) -> None:
+        self.full_lint = full_lint
         self.ledger = ledger
         self.fleet = fleet
         self.out_dir = Path(out_dir)
@@ -136,7 +138,7 @@ class Dispatcher:
         if cached is None:
             try:
                 wf = self.workflows(ref)
-                check(wf)  # lint once, before the first submission
+                check(wf, full=self.full_lint)  # lint once, before the first submission
                 cached = wf
             except WorkflowError as e:
                 cached = e

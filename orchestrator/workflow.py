@@ -129,8 +129,17 @@ def lint(wf: Workflow) -> list[str]:
     return problems
 
 
-def check(wf: Workflow) -> None:
-    problems = lint(wf)
+def pack_lint(wf: Workflow) -> list[str]:
+    """The pack's full lint (``comfy_vidgen.workflow_graph``) against the pinned
+    ComfyUI + pack ``/object_info`` snapshot: node types, required inputs, every
+    manifest-bound input linked to the right ManifestLoader output, spec params consumed."""
+    from comfy_vidgen.workflow_graph import lint_graph, load_object_info
+
+    return [str(i) for i in lint_graph(wf.ref, wf.graph, load_object_info())]
+
+
+def check(wf: Workflow, *, full: bool = False) -> None:
+    problems = lint(wf) + (pack_lint(wf) if full else [])
     if problems:
         raise WorkflowError(f"workflow {wf.ref} refused by the lint: " + "; ".join(problems))
 

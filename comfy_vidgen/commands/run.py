@@ -58,6 +58,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="workflow folder (default: ./workflows, then the pack's)",
     )
     r.add_argument(
+        "--lint",
+        choices=("full", "basic"),
+        default="full",
+        help="full: the pack's workflow lint against the pinned ComfyUI node snapshot (default);"
+        " basic: only refuse literals on manifest parameters (custom node sets)",
+    )
+    r.add_argument(
         "--timeout",
         type=float,
         default=None,
@@ -225,6 +232,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                         out_dir=args.out,
                         workflows=lambda ref: load_workflow(ref, dirs),
                         reporter=display,
+                        full_lint=args.lint == "full",
                     )
                 summary = engine.run(pending, stop, args.timeout)
                 interrupted = summary.interrupted
