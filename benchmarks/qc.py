@@ -37,18 +37,10 @@ def pan_frames() -> Iterator[np.ndarray]:
 
 
 def write_clip(path: Path) -> None:
-    """10-bit H.265 (libx265) like the delivery encoder's CPU fallback."""
-    import av
+    """10-bit H.265 through the pack's delivery encoder (libx265 on the CPU)."""
+    from comfy_vidgen.encode import encode
 
-    with av.open(str(path), "w") as out:
-        s = out.add_stream("libx265", rate=FPS)
-        s.width, s.height, s.pix_fmt = W, H, "yuv420p10le"
-        s.options = {"crf": "20", "preset": "ultrafast", "x265-params": "log-level=error"}
-        for f in pan_frames():
-            for p in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
-                out.mux(p)
-        for p in s.encode():
-            out.mux(p)
+    encode(pan_frames(), path, fps=FPS, encoder="libx265", sidecar=False)
 
 
 def best_of(fn: object, reps: int = 3) -> float:

@@ -433,21 +433,45 @@ def open_stream_info(path: str | os.PathLike[str]) -> StreamInfo:
 
 
 def _decode(path: str | os.PathLike[str], size: tuple[int, int] | None = None) -> Iterator[Any]:
-    """Full RGB frames; with ``size``, (area-scaled RGB, full RGB of frame 0 or None)."""
+    """Full RGB frames; with ``size``, (area-scaled RGB, full RGB of frame 0 or None).
+
+    YUV is converted with the stream's own matrix and range tags (untagged: BT.709
+    limited range, what the pack's encoder writes), like ``encode.iter_rgb``.
+    """
     import av
+    from av.video.reformatter import ColorRange, Colorspace, Interpolation
 
     try:
         with av.open(os.fspath(path)) as c:
             s = c.streams.video[0]
             s.thread_type = "AUTO"
             for i, frame in enumerate(c.decode(s)):
+                cs = {5: Colorspace.ITU601, 6: Colorspace.ITU601, 7: Colorspace.SMPTE240M,
+                      9: Colorspace.BT2020}.get(int(frame.colorspace or 0), Colorspace.ITU709)  # fmt: skip
+                colour = {
+                    "src_colorspace": cs,
+                    "dst_colorspace": cs,
+                    "src_color_range": ColorRange.JPEG
+                    if frame.color_range == 2
+                    else ColorRange.MPEG,
+                    "dst_color_range": ColorRange.JPEG,
+                }
+                full = None
+                if size is None or i == 0:
+                    full = frame.reformat(
+                        format="rgb24", interpolation=Interpolation.BICUBIC, **colour
+                    ).to_ndarray()
                 if size is None:
-                    yield frame.to_ndarray(format="rgb24")
+                    yield full
                     continue
                 small = frame.reformat(
-                    width=size[0], height=size[1], format="rgb24", interpolation="AREA"
+                    width=size[0],
+                    height=size[1],
+                    format="rgb24",
+                    interpolation=Interpolation.AREA,
+                    **colour,
                 ).to_ndarray()
-                yield small, frame.to_ndarray(format="rgb24") if i == 0 else None
+                yield small, full
     except (av.error.FFmpegError, OSError) as e:
         raise QCError(f"{path}: decoding failed ({e})") from None
 
@@ -536,7 +560,7 @@ def _structure(info: StreamInfo, frames: int, m: Manifest | None) -> dict[str, A
 def expected_rects(m: Manifest) -> NDArray[np.float64] | None:
     """Crop rectangles per output frame from the camera module (None if unavailable)."""
     try:
-        from ..camera import CameraPath  # type: ignore[attr-defined,unused-ignore]
+        from ..camera import CameraPath
     except ImportError:
         log.warning("comfy_vidgen.camera is not available: path adherence not measured")
         return None

@@ -95,7 +95,7 @@ class GlobalMotion:
     when too few survive, which saves most of the corner detection.
     """
 
-    def __init__(self, max_corners: int = 300, min_tracks: int = 120) -> None:
+    def __init__(self, max_corners: int = 200, min_tracks: int = 80) -> None:
         self.max_corners = max_corners
         self.min_tracks = min_tracks
         self._rng = np.random.default_rng(0)
@@ -116,7 +116,7 @@ class GlobalMotion:
         self._pts = None
         if pts is None or len(pts) < 8:
             return None
-        nxt, st, err = cv2.calcOpticalFlowPyrLK(prev, cur, pts, None, winSize=(21, 21), maxLevel=3)
+        nxt, st, err = cv2.calcOpticalFlowPyrLK(prev, cur, pts, None, winSize=(15, 15), maxLevel=3)
         h, w = prev.shape
         xy = nxt.reshape(-1, 2)
         inside = (xy[:, 0] >= 4) & (xy[:, 0] < w - 4) & (xy[:, 1] >= 4) & (xy[:, 1] < h - 4)
@@ -166,7 +166,7 @@ def step_error(est: Similarity, exp: Similarity, pts: F64) -> float:
 def dense_flow(prev: NDArray[np.uint8], cur: NDArray[np.uint8]) -> NDArray[np.float32]:
     """Farneback dense flow (px of the given small frames), shape h x w x 2."""
     flow: NDArray[np.float32] = cv2.calcOpticalFlowFarneback(
-        prev, cur, None, 0.5, 3, 9, 2, 5, 1.1, 0
+        prev, cur, None, 0.5, 2, 9, 2, 5, 1.1, 0
     )
     return flow
 
