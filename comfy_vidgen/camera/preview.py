@@ -42,8 +42,8 @@ def draw_path(keyframe: Image, path: CameraPath, width: int = 1024, traces: int 
     h, w = keyframe.shape[:2]
     scale = width / w
     height = max(1, round(h * scale))
-    canvas = np.ascontiguousarray(
-        cv2.resize(keyframe, (width, height), interpolation=cv2.INTER_AREA)
+    canvas: Image = np.ascontiguousarray(
+        cv2.resize(keyframe, (width, height), interpolation=cv2.INTER_AREA), dtype=np.uint8
     )
     # sub-pixel accurate drawing: cv2 shift=4 gives 1/16 px coordinates
     k = 16.0 * np.array([width / w, height / h] * 2)
