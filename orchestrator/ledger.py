@@ -507,9 +507,9 @@ class SqliteLedger:
 
 
 def open_ledger(path: str | Path, *, durable: bool = True) -> SqliteLedger:
-    """The ledger at ``path`` (SQLite file; a ``postgresql://`` URL is reserved for later)."""
+    """The ledger at ``path``: a SQLite file, or a ``postgresql://`` URL (``ledger_pg``)."""
     if str(path).startswith(("postgres://", "postgresql://")):
-        from comfy_vidgen.errors import UsageError
+        from .ledger_pg import PgLedger  # psycopg is needed only for this backend
 
-        raise UsageError("the PostgreSQL ledger backend is not available yet; use a SQLite file")
+        return PgLedger(str(path))
     return SqliteLedger(path, durable=durable)

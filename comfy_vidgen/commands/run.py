@@ -15,13 +15,19 @@ from ._common import add_input_root, add_json_flag, add_parser, emit_json
 DEFAULT_LEDGER = "vidgen.db"
 
 
+def _ledger_arg(value: str) -> Path | str:
+    """A SQLite file, or a postgresql:// URL kept as text (Path would fold its ``//``)."""
+    return value if value.startswith(("postgres://", "postgresql://")) else Path(value)
+
+
 def _add_ledger(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--ledger",
-        type=Path,
+        type=_ledger_arg,
         default=Path(DEFAULT_LEDGER),
-        metavar="FILE",
-        help=f"job ledger (SQLite, WAL) (default: ./{DEFAULT_LEDGER})",
+        metavar="FILE|URL",
+        help=f"job ledger: SQLite file (WAL) or postgresql://user@host/db shared by several"
+        f" dispatchers (default: ./{DEFAULT_LEDGER})",
     )
 
 
@@ -286,7 +292,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from orchestrator.ledger import JobState, open_ledger
 
-    if not args.ledger.is_file():
+    if isinstance(args.ledger, Path) and not args.ledger.is_file():
         raise UsageError(f"no ledger at {args.ledger} (run `vidgen run` first or pass --ledger)")
     ledger = open_ledger(args.ledger)
     try:
@@ -323,7 +329,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
     if bool(args.job) == bool(args.failed):
         raise UsageError("give a JOB id or --failed (not both)")
-    if not args.ledger.is_file():
+    if isinstance(args.ledger, Path) and not args.ledger.is_file():
         raise UsageError(f"no ledger at {args.ledger}")
     ledger = open_ledger(args.ledger)
     try:
