@@ -160,7 +160,7 @@ class Analyzer:
         self._prev_ssim: SSIMFrame | None = None
         self._prev_small: U8 | None = None
         self._prev_hist: NDArray[np.float32] | None = None
-        self._blocks: list[NDArray[np.float32]] = []
+        self._block_change: NDArray[np.float32] | None = None
         self.flicker_hf: list[float] = []
         self.frozen: list[int] = []
         self.black: list[int] = []
@@ -197,11 +197,6 @@ class Analyzer:
         self.curves.flash.append(self.flash.curve[-1])
         if float(blocks.max()) < BLACK_LEVEL:
             self.black.append(self.n)
-        self._blocks.append(blocks / 255.0)
-        if len(self._blocks) == 3:
-            b0, b1, b2 = self._blocks
-            self.flicker_hf.append(float(np.sqrt(np.mean((b2 - 2 * b1 + b0) ** 2))))
-            self._blocks.pop(0)
         sgray: U8 = cv2.resize(gray, (self.sw, self.sh), interpolation=cv2.INTER_AREA)
         sframe = SSIMFrame(sgray)
         hist = luma_hist(gray)
@@ -224,9 +219,12 @@ class Analyzer:
                 self.cuts.append(self.n)
             est = self.motion.estimate(self._prev_gray, gray)
             model = est[0] if est else None
-            self.curves.ssim_mc.append(
-                self._ssim_mc(model.scaled(self.sw / self.aw), sframe) if model else s
-            )
+            smc, change = self._ssim_mc(model.scaled(self.sw / self.aw) if model else None, sframe)
+            self.curves.ssim_mc.append(smc)
+            if self._block_change is not None:
+                jolt = change - self._block_change
+                self.flicker_hf.append(float(np.sqrt(np.mean(jolt * jolt))))
+            self._block_change = change
             self.steps.append(model.scaled(self.k_analysis) if model else None)
             flow = dense_flow(self._prev_small, tiny)
             mag = float(np.hypot(flow[..., 0], flow[..., 1]).mean()) * self.k_flow
@@ -249,11 +247,15 @@ class Analyzer:
         self._prev_sgray = sgray
         self.n += 1
 
-    def _ssim_mc(self, model: Similarity, cur: SSIMFrame) -> float:
-        """SSIM of the current frame and the previous one moved by the camera motion.
+    def _ssim_mc(
+        self, model: Similarity | None, cur: SSIMFrame
+    ) -> tuple[float, NDArray[np.float32]]:
+        """SSIM of the current frame and the previous one moved by the camera motion,
+        and the per-block mean luma change that the motion does not explain (0..1).
 
-        ``model`` is in SSIM-size pixels.
+        ``model`` is in SSIM-size pixels (None: no usable camera estimate, no warp).
         """
+        model = model or Similarity(1.0, 0.0, 0.0)
         assert self._prev_sgray is not None
         cx, cy = (self.sw - 1) / 2.0, (self.sh - 1) / 2.0
         mat = np.array(
@@ -270,7 +272,12 @@ class Analyzer:
             borderMode=cv2.BORDER_REPLICATE,
         )
         reach = max(abs(model.bx), abs(model.by)) + abs(model.s - 1.0) * max(cx, cy)
-        return ssim_inner(SSIMFrame(warped), cur, math.ceil(reach) + 2)
+        margin = math.ceil(reach) + 2
+        h, w = warped.shape
+        m = max(0, min(margin, h // 2 - 4, w // 2 - 4))
+        diff = (cur.f - warped.astype(np.float32))[m : h - m, m : w - m]
+        change = cv2.resize(diff, FLICKER_BLOCKS, interpolation=cv2.INTER_AREA) / 255.0
+        return ssim_inner(SSIMFrame(warped), cur, margin), np.asarray(change, np.float32)
 
     def _fidelity(self, rgb: U8, gray: U8) -> None:
         ref = self.reference

