@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -80,6 +81,11 @@ def quality(path: Path, frames: list[NDArray[np.uint8]]) -> tuple[float, float]:
     return float(np.mean(rgb)), float(np.mean(y))
 
 
+def _cpu(who: int) -> float:
+    u = resource.getrusage(who)
+    return u.ru_utime + u.ru_stime
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -107,12 +113,15 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         ours, cli = Path(tmp, "ours.mp4"), Path(tmp, "cli.mp4")
-        t_ours, t_cli = [], []
+        t_ours, t_cli, c_ours, c_cli = [], [], [], []
         for _ in range(args.repeat):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), _cpu(resource.RUSAGE_SELF)
             encode(frames, ours, encoder="libx265", sidecar=False)
             t_ours.append(time.perf_counter() - t)
+            c_ours.append(_cpu(resource.RUSAGE_SELF) - c)
+            c = _cpu(resource.RUSAGE_CHILDREN)
             t_cli.append(ffmpeg_cli(frames, cli, d.quality, d.preset, params))
+            c_cli.append(_cpu(resource.RUSAGE_CHILDREN) - c)
         q_ours, q_cli = quality(ours, frames), quality(cli, frames)
         s_ours, s_cli = ours.stat().st_size, cli.stat().st_size
         p_ours, p_cli = probe(ours), probe(cli)
@@ -121,6 +130,8 @@ def main() -> int:
     to, tc = min(t_ours), min(t_cli)
     print(f"{'':14}{'vidgen encode':>16}{'ffmpeg CLI':>16}{'ratio':>10}  target")
     print(f"{'wall s':14}{to:16.2f}{tc:16.2f}{to / tc:10.3f}  <= 1.1")
+    co, cc = min(c_ours), min(c_cli)
+    print(f"{'CPU s':14}{co:16.2f}{cc:16.2f}{co / cc:10.3f}  (load-independent)")
     print(f"{'size bytes':14}{s_ours:16d}{s_cli:16d}{s_ours / s_cli:10.3f}  <= 1.0")
     print(f"{'HEVC bytes':14}{v_ours:16d}{v_cli:16d}{v_ours / v_cli:10.3f}  <= 1.0")
     print(f"{'PSNR RGB dB':14}{q_ours[0]:16.2f}{q_cli[0]:16.2f}{q_ours[0] - q_cli[0]:+10.2f}  >= 0")

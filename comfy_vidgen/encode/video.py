@@ -337,16 +337,21 @@ def rgb_to_yuv420(rgb: NDArray[Any], bits: int) -> NDArray[Any]:
     return np.concatenate([yq.ravel(), cbq.ravel(), crq.ravel()]).reshape(h * 3 // 2, w)
 
 
-def _to_video_frame(arr: NDArray[Any], pix_fmt: str) -> Any:
-    """One RGB frame -> a tagged BT.709 limited-range YUV frame in ``pix_fmt``."""
+def _to_video_frame(arr: NDArray[Any], pix_fmt: str, reformatter: Any = None) -> Any:
+    """One RGB frame -> a tagged BT.709 limited-range YUV frame in ``pix_fmt``.
+
+    Pass one ``VideoReformatter`` per encode: it keeps its swscale context, which
+    is otherwise rebuilt (filters and all) for every frame.
+    """
     import av
-    from av.video.reformatter import ColorRange, Colorspace, Interpolation
+    from av.video.reformatter import ColorRange, Colorspace, Interpolation, VideoReformatter
 
     if arr.dtype == np.uint8:
         # swscale with accurate rounding is exact enough from 8-bit (bias < 0.05
         # levels, measured) and much faster than numpy.
         src = av.VideoFrame.from_ndarray(np.ascontiguousarray(arr), format="rgb24")
-        out = src.reformat(
+        out = (reformatter or VideoReformatter()).reformat(
+            src,
             format=pix_fmt,
             src_colorspace=Colorspace.ITU709,
             dst_colorspace=Colorspace.ITU709,
@@ -533,6 +538,9 @@ def encode(
             "encoding %dx%d @ %s fps with %s (%s)", width, height, rate, choice.name, choice.reason
         )
         stream, container = run.stream, run.container
+        from av.video.reformatter import VideoReformatter
+
+        reformatter = VideoReformatter()
         held = [first]
         del first  # frames must not outlive their encode (memory stays flat)
         frame_iter: Iterator[NDArray[Any]] = _chain(held, it)
@@ -542,7 +550,7 @@ def encode(
                     f"frame {n} is {arr.shape[1]}x{arr.shape[0]}, but frame 0 is {width}x{height}; "
                     "all frames must have the same size"
                 )
-            vf = _to_video_frame(arr, run.pix_fmt)
+            vf = _to_video_frame(arr, run.pix_fmt, reformatter)
             vf.pts = n
             vf.time_base = 1 / rate
             for packet in stream.encode(vf):
