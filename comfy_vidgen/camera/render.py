@@ -6,7 +6,7 @@ reproduced to a fraction of a pixel, with no rounding of the rectangle.
 
 Anti-aliasing: a pyramid of 2x2 area-averaged levels is built once per image,
 lazily (only the levels a path needs). A frame is one warp of the level on
-which an output pixel spans 2..4 level pixels: 2x2 bilinear samples per output
+which an output pixel spans 1.5..3 level pixels: 2x2 bilinear samples per output
 pixel, box-averaged, i.e. an area filter one output pixel wide at the exact
 sub-pixel position (what a supersampled render converges to), so pans do not
 shimmer. Over the last quarter of each octave the next level is blended in, so
@@ -33,7 +33,9 @@ ProgressFn = Callable[[int, int], None]
 #: every output pixel averages SUPERSAMPLE x SUPERSAMPLE bilinear samples
 SUPERSAMPLE = 2
 #: levels are chosen so that one output pixel spans MIN_SPAN..2*MIN_SPAN level pixels
-MIN_SPAN = 2.0
+MIN_SPAN = 1.5
+#: below this span (image px per output px) a single bicubic sample is used instead
+CUBIC_BELOW = 1.25
 #: fraction of each octave (its coarse end) over which two levels are blended, so
 #: the prefilter width changes continuously during a zoom (no popping)
 BLEND_ZONE = 0.25
@@ -112,8 +114,8 @@ class Pyramid:
         if not (w > 0 and h > 0):
             raise CameraError(f"crop rectangle must have a positive size, got {w}x{h}")
         span = math.sqrt((w / out_w) * (h / out_h))
-        if span < 1.0:
-            # enlarging: one bicubic sample per output pixel
+        if span < CUBIC_BELOW:
+            # enlarging or ~1:1: one bicubic sample per output pixel (exact at integer offsets)
             return self._warp(0, x, y, w, h, out_w, out_h, 1, cv2.INTER_CUBIC)
         j, t = self.choose(span)
         if t < _MIN_BLEND:
