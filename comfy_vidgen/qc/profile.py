@@ -13,13 +13,13 @@ import math
 import os
 import tomllib
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..errors import VidgenError
+from ..paths import PRESETS_DIR
 
 DEFAULT_PROFILE = "default"
 #: user profiles: <dir>/qc-<name>.toml, looked up before the bundled presets
@@ -96,7 +96,7 @@ def _preset_path(name: str) -> Path | None:
         p = Path(user) / f"qc-{name}.toml"
         if p.is_file():
             return p
-    res = resources.files("comfy_vidgen") / "presets" / f"qc-{name}.toml"
+    res = PRESETS_DIR / f"qc-{name}.toml"
     return Path(str(res)) if res.is_file() else None
 
 
