@@ -43,10 +43,10 @@ class LoadedManifest:
             raise ValueError("keyframe was not decoded")
         return self.keyframe_rgb.astype(np.float32) / np.float32(255.0)
 
-    def parameters(self) -> tuple[int | float | str, ...]:
+    def parameters(self) -> tuple[int | float | str | bool, ...]:
         """seed, steps, cfg, min_cfg, motion_bucket_id, noise_aug_strength, width,
         height, frames, fps, prompt, negative_prompt, output_frames, model_fps,
-        model_fps_int (unused keys as 0 / '')."""
+        model_fps_int, scene_cut_guard (unused keys as 0 / '')."""
         g, o = self.manifest.generation, self.manifest.output
         fps = model_fps(self.manifest)
         return (
@@ -65,6 +65,7 @@ class LoadedManifest:
             o.frames,
             fps,
             max(1, round(fps)),
+            self.manifest.interpolation.scene_cut_guard,
         )
 
 

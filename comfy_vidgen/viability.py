@@ -26,7 +26,6 @@ import tomllib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +35,7 @@ from numpy.typing import NDArray
 
 from .errors import UsageError
 from .images import MAX_PIXELS, ImageError, decode_for_analysis
+from .paths import PRESETS_DIR
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -115,7 +115,7 @@ class Profile:
 
 
 def _default_toml() -> dict[str, Any]:
-    text = resources.files("comfy_vidgen").joinpath("presets", DEFAULT_PROFILE).read_text("utf-8")
+    text = (PRESETS_DIR / DEFAULT_PROFILE).read_text("utf-8")
     return tomllib.loads(text)
 
 

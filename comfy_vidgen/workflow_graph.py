@@ -60,6 +60,15 @@ MANIFEST_BOUND: dict[tuple[str, str], tuple[str, ...]] = {
     ("LTXVImgToVideo", "height"): ("height",),
     ("LTXVImgToVideo", "length"): ("frames",),
     ("LTXVConditioning", "frame_rate"): ("model_fps",),
+    ("CameraPathConditioner", "width"): ("width",),
+    ("CameraPathConditioner", "height"): ("height",),
+    ("CameraPathConditioner", "length"): ("frames",),
+    ("VirtualCamera", "width"): ("width",),
+    ("VirtualCamera", "height"): ("height",),
+    ("VirtualCamera", "frames"): ("frames",),
+    ("RIFEInterpolate", "target_frames"): ("output_frames",),
+    ("RIFEInterpolate", "scene_cut_guard"): ("scene_cut_guard",),
+    ("NVENCEncode", "fps"): ("fps",),
 }
 
 #: which manifest generation key each ManifestLoader output carries
@@ -275,7 +284,7 @@ def lint_graph(ref: str, api: Graph, object_info: ObjectInfo) -> list[LintIssue]
                         consumed.add(OUTPUT_TO_PARAM[out])
             typ, _ = decls[name]
             bound = MANIFEST_BOUND.get((str(ctype), name))
-            must_link = bound is not None or typ in PACK_BOUND_TYPES
+            must_link = bound is not None or (isinstance(typ, str) and typ in PACK_BOUND_TYPES)
             if not must_link:
                 continue
             if not is_link:
@@ -298,12 +307,17 @@ def lint_graph(ref: str, api: Graph, object_info: ObjectInfo) -> list[LintIssue]
     except KeyError as e:
         bad("spec", str(e))
         return issues
-    for key in spec.params:
-        if key not in consumed:
+    for key, rule in spec.params.items():
+        if key not in consumed and not rule.informational:
             bad("graph", f"the spec declares generation.{key} but no node consumes it")
     for key in consumed - spec.params.keys():
         bad("graph", f"consumes generation.{key}, which {ref}'s spec does not declare")
     return issues
+
+
+def _semantic(node: dict[str, Any]) -> dict[str, Any]:
+    """What executes: class and inputs (``_meta`` titles are labels only)."""
+    return {"class_type": node.get("class_type"), "inputs": node.get("inputs", {})}
 
 
 def lint_workflow(wf: Workflow, object_info: ObjectInfo) -> list[LintIssue]:
@@ -313,9 +327,11 @@ def lint_workflow(wf: Workflow, object_info: ObjectInfo) -> list[LintIssue]:
         converted = ui_to_api(wf.ui, object_info)
     except (WorkflowError, KeyError, IndexError, TypeError, ValueError) as e:
         return [*issues, LintIssue(wf.ref, "workflow.json", f"cannot convert to API form: {e}")]
-    if converted != wf.api:
-        for nid in sorted(set(converted) | set(wf.api), key=lambda s: int(s) if s.isdigit() else 0):
-            a, b = converted.get(nid), wf.api.get(nid)
+    api = {nid: _semantic(n) for nid, n in wf.api.items()}
+    converted = {nid: _semantic(n) for nid, n in converted.items()}
+    if converted != api:
+        for nid in sorted(set(converted) | set(api), key=lambda s: int(s) if s.isdigit() else 0):
+            a, b = converted.get(nid), api.get(nid)
             if a != b:
                 issues.append(
                     LintIssue(wf.ref, f"node {nid}", f"workflow.json gives {a}, api.json has {b}")

@@ -13,7 +13,8 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
+
+from .paths import SPECS_DIR
 
 WORKFLOW_REF_PATTERN = re.compile(r"^([a-z0-9_]+)@([1-9][0-9]{0,3})$")
 
@@ -67,6 +68,9 @@ class ParamRule:
     max_length: int | None = None
     #: what ``vidgen manifest new`` writes when the user gives no value
     default: float | str | None = None
+    #: recorded in the manifest for provenance but read by no node (e.g. the seed of
+    #: the deterministic camera_only workflow); the lint does not require a consumer
+    informational: bool = False
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,7 @@ def _parse_spec(name: str, version: int, data: dict[str, object]) -> WorkflowSpe
             max=rule.get("max"),
             max_length=rule.get("max_length"),
             default=rule.get("default"),
+            informational=bool(rule.get("informational", False)),
         )
     return WorkflowSpec(
         name=name,
@@ -140,7 +145,7 @@ def _parse_spec(name: str, version: int, data: dict[str, object]) -> WorkflowSpe
 def all_specs() -> dict[str, WorkflowSpec]:
     """Every workflow version this pack ships, keyed by ``name@version``."""
     specs: dict[str, WorkflowSpec] = {}
-    root = resources.files("comfy_vidgen") / "specs"
+    root = SPECS_DIR
     for wf_dir in root.iterdir():
         if not wf_dir.is_dir() or wf_dir.name.startswith(("_", ".")):
             continue

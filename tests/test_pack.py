@@ -54,3 +54,29 @@ def test_node_metadata_is_complete(node_id: str) -> None:
         for name, decl in spec.get(section, {}).items():
             opts = decl[1] if len(decl) > 1 else {}
             assert opts.get("tooltip"), f"{node_id}.{name} has no tooltip"
+
+
+def test_pack_works_when_comfy_vidgen_is_not_installed(tmp_path: Path) -> None:
+    """Inside ComfyUI the package is `custom_nodes.<folder>.comfy_vidgen`: nothing may
+    import it by its top-level name (e.g. importlib.resources.files("comfy_vidgen"))."""
+    import subprocess
+
+    script = f"""
+import importlib.util, json, sys
+sys.modules["comfy_vidgen"] = None  # not installed: any absolute import fails
+spec = importlib.util.spec_from_file_location(
+    "pack", {str(ROOT / "__init__.py")!r}, submodule_search_locations=[{str(ROOT)!r}])
+pack = importlib.util.module_from_spec(spec)
+sys.modules["pack"] = pack
+spec.loader.exec_module(pack)
+for node_id, cls in pack.NODE_CLASS_MAPPINGS.items():
+    cls.INPUT_TYPES()
+from pack.comfy_vidgen.workflow_specs import all_specs
+assert "camera_only@1" in all_specs()
+print(len(pack.NODE_CLASS_MAPPINGS))
+"""
+    r = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert int(r.stdout.strip()) >= 6

@@ -9,10 +9,10 @@ from __future__ import annotations
 import functools
 import tomllib
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 from ..errors import VidgenError
+from ..paths import PRESETS_DIR
 
 #: libx265's preset names, fastest first.
 X265_PRESETS = (
@@ -117,7 +117,7 @@ def parse_defaults(data: dict[str, Any]) -> EncodeDefaults:
 @functools.cache
 def defaults() -> EncodeDefaults:
     """The packaged delivery defaults (parsed once per process)."""
-    text = resources.files("comfy_vidgen").joinpath("presets", PRESET_FILE).read_text("utf-8")
+    text = (PRESETS_DIR / PRESET_FILE).read_text("utf-8")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:

@@ -49,6 +49,7 @@ class ManifestLoader:
         "INT",
         "FLOAT",
         "INT",
+        "BOOLEAN",
     )
     RETURN_NAMES = (
         "keyframe",
@@ -68,6 +69,7 @@ class ManifestLoader:
         "output_frames",
         "model_fps",
         "model_fps_int",
+        "scene_cut_guard",
     )
     OUTPUT_TOOLTIPS = (
         "The keyframe as displayed (EXIF-oriented, sRGB), full resolution, [1,H,W,3].",
@@ -87,6 +89,7 @@ class ManifestLoader:
         "output.frames: the delivered frame count (RIFE's target, e.g. 120).",
         "The rate the model's frames represent after retiming: (frames-1)*fps/(output_frames-1).",
         "model_fps rounded, for conditioning inputs that take an INT (SVD's fps).",
+        "interpolation.scene_cut_guard for RIFEInterpolate.",
     )
 
     @classmethod

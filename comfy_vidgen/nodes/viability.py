@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-from importlib import resources
 from typing import Any
+
+from ..paths import PRESETS_DIR
 
 PRESET_PREFIX = "viability-"
 
 
 def profile_names() -> list[str]:
     """Profiles shipped in ``comfy_vidgen/presets`` (``viability-<name>.toml``), default first."""
-    files = resources.files("comfy_vidgen").joinpath("presets").iterdir()
+    files = PRESETS_DIR.iterdir()
     names = sorted(
         f.name[len(PRESET_PREFIX) : -len(".toml")]
         for f in files
@@ -84,7 +85,7 @@ def _preset_path(name: str) -> Any:
         raise ProfileError(
             f"unknown viability profile {name!r}; known: {', '.join(profile_names())}"
         )
-    return resources.files("comfy_vidgen").joinpath("presets", f"{PRESET_PREFIX}{name}.toml")
+    return PRESETS_DIR / f"{PRESET_PREFIX}{name}.toml"
 
 
 NODE_CLASS_MAPPINGS = {"ViabilityScore": ViabilityScore}
