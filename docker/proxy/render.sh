@@ -5,7 +5,8 @@
 # the rack: no token, a short or odd token, a duplicate token, a malformed upstream.
 #
 #   VIDGEN_UPSTREAMS        "gpu0=comfyui-gpu0:8188 gpu1=comfyui-gpu1:8188" (required)
-#   VIDGEN_TOKEN_<CLIENT>   one per client, >= 32 chars of A-Za-z0-9_- (client = lower-cased name)
+#   VIDGEN_TOKEN_<CLIENT>   one per client, >= 32 chars of A-Za-z0-9_- (client = lower-cased name;
+#                           an empty one is skipped)
 #   VIDGEN_PROXY_LISTEN     "8443" (default) or "127.0.0.1:8080"
 #   VIDGEN_PROXY_TLS        on|off (default off); VIDGEN_TLS_CERT / VIDGEN_TLS_KEY (PEM paths)
 #   VIDGEN_PROXY_OUT        rendered file (default /tmp/nginx/nginx.conf); includes go next to it
@@ -45,6 +46,7 @@ tokens="$conf_dir/vidgen-tokens.map"
 n=0
 for var in $(env | sed -n 's/^\(VIDGEN_TOKEN_[A-Za-z0-9_]*\)=.*/\1/p' | sort); do
     value=$(printenv "$var")
+    [ -n "$value" ] || continue # an optional client left empty in .env
     client=$(printf '%s' "${var#VIDGEN_TOKEN_}" | tr 'A-Z' 'a-z')
     [ -n "$client" ] || die "$var: needs a client name after VIDGEN_TOKEN_"
     case $value in
