@@ -337,7 +337,7 @@ def suggest_paths(
         cands.append(c)
 
     # push-ins (and, reversed, pull-outs) toward the subject
-    for z in (0.55, 0.7, 0.85):
+    for z in (0.55, 0.7, 0.85, 0.93):
         w = fw * z
         h = _crop_h(w, iw, ih, aspect)
         for at in POWER_POINTS.values():
@@ -386,15 +386,16 @@ def suggest_paths(
                 keep(_Candidate(motion, start, end, score, why))
 
     comp, name = _composition(a.focus, full)
-    cands.append(
-        _Candidate(
-            "static",
-            full,
-            full,
-            0.25 * comp + 0.1,
-            f"static full view: no camera move (focus near the {name})",
-        )
+    static = _Candidate(
+        "static",
+        full,
+        full,
+        0.25 * comp + 0.1,
+        f"static full view: no camera move (focus near the {name})",
     )
+    keep(static)
+    if not cands:  # nothing satisfies every rule: the untouched full view is the honest answer
+        cands.append(static)
     chosen = _pick(cands, n)
     return [_to_suggestion(c, easing, (iw, ih), out_size) for c in chosen]
 
