@@ -18,7 +18,7 @@ vidgen_ci_services() {
 
     local ver port=55432 cluster=vidgen_ci pw
     ver=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
-    if ! pg_lsclusters -h | awk '{print $2}' | grep -qx "$cluster"; then
+    if ! pg_lsclusters -h | awk '{print $2}' | grep -x "$cluster" >/dev/null; then
         pg_createcluster "$ver" "$cluster" -p "$port" >/dev/null
     fi
     printf "listen_addresses = '127.0.0.1'\nport = %s\n" "$port" \
