@@ -9,7 +9,7 @@ lazily (only the levels a path needs). A frame is one warp of the level on
 which an output pixel spans 1.5..3 level pixels: 2x2 bilinear samples per output
 pixel, box-averaged, i.e. an area filter one output pixel wide at the exact
 sub-pixel position (what a supersampled render converges to), so pans do not
-shimmer. Over the last quarter of each octave the next level is blended in, so
+shimmer. Over the last 15% of each octave the next level is blended in, so
 the prefilter width changes continuously during a zoom instead of popping.
 """
 
@@ -38,7 +38,7 @@ MIN_SPAN = 1.5
 CUBIC_BELOW = 1.25
 #: fraction of each octave (its coarse end) over which two levels are blended, so
 #: the prefilter width changes continuously during a zoom (no popping)
-BLEND_ZONE = 0.25
+BLEND_ZONE = 0.15
 #: aspect mismatch allowed between an image and the path's image size
 IMAGE_ASPECT_TOLERANCE = 0.02
 _MIN_BLEND = 1.0 / 256

@@ -50,6 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     v.add_argument("--sheet", type=Path, default=None, help="also write a contact sheet PNG here")
     v.add_argument("--width", type=int, default=384, help="preview video width (default 384)")
     v.add_argument(
+        "--sheet-width", type=int, default=1024, help="contact sheet width (default 1024)"
+    )
+    v.add_argument(
         "--frames", type=int, default=None, help="preview frames (default: output.frames)"
     )
     add_input_root(v)
@@ -153,6 +156,8 @@ def cmd_preview(args: argparse.Namespace) -> int:
         raise UsageError("give -o PREVIEW.mp4 (or .png) and/or --sheet SHEET.png")
     if not 16 <= args.width <= 1920:
         raise UsageError(f"--width must be 16..1920, got {args.width}")
+    if not 256 <= args.sheet_width <= 4096:
+        raise UsageError(f"--sheet-width must be 256..4096, got {args.sheet_width}")
     if args.frames is not None and not 2 <= args.frames <= 1200:
         raise UsageError(f"--frames must be 2..1200, got {args.frames}")
     video = sheet = None
@@ -172,7 +177,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
     out_size = (m.output.width, m.output.height)
     result: dict[str, Any] = {"manifest": str(args.manifest)}
     if sheet is not None:
-        write_png(sheet, contact_sheet(rgb, path, out_size))
+        write_png(sheet, contact_sheet(rgb, path, out_size, width=args.sheet_width))
         result["sheet"] = str(sheet)
     if video is not None:
         frames = args.frames or m.output.frames
