@@ -49,7 +49,23 @@ def test_lists_manifests_in_input_folder(manifest_text: str) -> None:
 
 def test_loads_file_and_outputs_parameters(manifest_text: str) -> None:
     out = ManifestLoader().load("shot.json")
-    image, manifest, seed, steps, cfg, min_cfg, bucket, aug, w, h, frames, fps, prompt, neg, *rest = out
+    (
+        image,
+        manifest,
+        seed,
+        steps,
+        cfg,
+        min_cfg,
+        bucket,
+        aug,
+        w,
+        h,
+        frames,
+        fps,
+        prompt,
+        neg,
+        *rest,
+    ) = out
     out_frames, model_fps, model_fps_int, scene_cut_guard = rest
     assert scene_cut_guard is True
     assert out_frames == 120 and model_fps == pytest.approx(24 * 30 / 119) and model_fps_int == 6
