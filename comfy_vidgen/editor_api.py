@@ -135,7 +135,7 @@ def input_image(input_dir: str | Path, name: object) -> Path:
 def suggest(input_dir: str | Path, body: dict[str, Any]) -> dict[str, Any]:
     """Ranked camera paths for an input-folder image, as ``vidgen camera suggest --json``."""
     from .camera.suggest import suggest_paths
-    from .images import ImageError, load_rgb_array
+    from .images import ImageError, load_rgb_array, probe_image
 
     path = input_image(input_dir, body.get("image"))
     width = _int(body, "width", 16, 4096)
@@ -143,13 +143,15 @@ def suggest(input_dir: str | Path, body: dict[str, Any]) -> dict[str, Any]:
     n = _int(body, "n", 1, 10, default=3)
     easing = _choice(body, "easing", EASINGS, "ease_in_out")
     try:
-        rgb = load_rgb_array(path)
+        info = probe_image(path)
+        # as `vidgen camera suggest`: JPEGs decode at a reduced scale (crops are normalised)
+        rgb = load_rgb_array(path, min_size=512)
     except ImageError as e:
         raise EditorRequestError(f"image: {e}") from None
     found = suggest_paths(rgb, (width, height), n, easing=easing)
     return {
         "image": body["image"],
-        "image_size": [int(rgb.shape[1]), int(rgb.shape[0])],
+        "image_size": [info.width, info.height],
         "size": [width, height],
         "suggestions": [s.as_dict() for s in found],
     }

@@ -47,9 +47,12 @@ def _register_with_comfyui() -> bool:
     instance = getattr(getattr(server, "PromptServer", None), "instance", None)
     if instance is None:
         return False
+    if getattr(instance, "_vidgen_editor_routes", False):  # module imported twice
+        return True
     from ._comfy import input_directory
 
     add_routes(instance.routes, input_directory)
+    instance._vidgen_editor_routes = True
     log.info("vidgen editor routes registered: %s", ", ".join(f"/vidgen/{n}" for n in ROUTES))
     return True
 

@@ -1,0 +1,216 @@
+"""The camera-path editor in a real headless Chromium (Debian's ``chromium``, playwright-core).
+
+* harness: a small server on 127.0.0.1 (tests/editor_harness.py) serving the pack's web
+  folder, stand-ins for ComfyUI's ``scripts/app.js``/``api.js`` and the pack's real
+  routes; runs everywhere the browser and ``tests/js/node_modules`` are installed.
+* comfyui: the real ComfyUI from ``COMFYUI_DIR`` with the pack (skipped without it).
+
+Both drag the end rectangle, resize it, nudge it with the keyboard, undo, switch the
+motion type, apply a suggestion, play the move and save a manifest, then check the
+saved manifest's crops against what the widgets hold. Screenshots go to
+``$VIDGEN_ARTIFACTS/editor`` when set (CI keeps them), else into the test's tmp dir.
+With ``VIDGEN_REQUIRE_BROWSER=1`` (set by .ci/run) a missing browser fails instead of skipping.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from conftest import photo
+from PIL import Image
+
+from comfy_vidgen.manifest import (
+    ASPECT_TOLERANCE,
+    Crop,
+    _motion_error,
+    load_manifest,
+    verify_keyframe,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+JS = ROOT / "tests" / "js"
+NODE = shutil.which("node")
+CHROMIUM = (
+    os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+)
+OUT_W, OUT_H = 1024, 576
+
+
+def _missing() -> str | None:
+    if NODE is None:
+        return "Node.js (node) is not installed"
+    if not (JS / "node_modules" / "playwright-core").is_dir():
+        return "playwright-core is not installed (cd tests/js && npm ci)"
+    if CHROMIUM is None:
+        return "no chromium binary (apt-get install chromium)"
+    return None
+
+
+def _require_browser() -> None:
+    why = _missing()
+    if why is None:
+        return
+    if os.environ.get("VIDGEN_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"VIDGEN_REQUIRE_BROWSER=1 but {why}")
+    pytest.skip(why)
+
+
+def _defaults() -> dict[str, Any]:
+    """The node's widget values in declaration order, as a fresh node holds them."""
+    from comfy_vidgen.nodes.camera import CameraPathConditioner
+
+    out = {}
+    for name, (typ, opts) in CameraPathConditioner.INPUT_TYPES()["required"].items():
+        if typ == "IMAGE":
+            continue
+        out[name] = opts["default"]
+    return out
+
+
+def _artefacts(tmp_path: Path, mode: str) -> Path:
+    base = os.environ.get("VIDGEN_ARTIFACTS")
+    return Path(base) / "editor" / mode if base else tmp_path / "screenshots"
+
+
+def _drive(
+    url: str, mode: str, out: Path, image: str, workflow: Path | None = None
+) -> dict[str, Any]:
+    cmd = [
+        NODE or "node",
+        str(JS / "editor_e2e.mjs"),
+        "--url", url, "--mode", mode, "--image", image, "--name", "e2e_shot",
+        "--out", str(out), "--chromium", CHROMIUM or "",
+    ]  # fmt: skip
+    if workflow is not None:
+        cmd += ["--workflow", str(workflow)]
+    proc = subprocess.run(cmd, cwd=JS, capture_output=True, text=True, timeout=420)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def _crop(v: dict[str, Any], p: str) -> dict[str, float]:
+    return {k: float(v[f"{p}_{k}"]) for k in "xywh"}
+
+
+def _aspect_ok(c: dict[str, float], iw: int, ih: int) -> bool:
+    return abs((c["w"] * iw) / (c["h"] * ih) / (OUT_W / OUT_H) - 1) <= ASPECT_TOLERANCE
+
+
+def _consistent(v: dict[str, Any]) -> bool:
+    start, end = Crop.model_validate(_crop(v, "start")), Crop.model_validate(_crop(v, "end"))
+    return _motion_error(v["motion_type"], start, end) is None
+
+
+def _check_report(rep: dict[str, Any], input_dir: Path, iw: int, ih: int) -> None:
+    assert rep["console"] == [], rep["console"]
+    init = rep["initial"]
+    # loading the keyframe gave the default crops the output aspect (the node's defaults are square)
+    for p in ("start", "end"):
+        assert _aspect_ok(_crop(init, p), iw, ih), init
+    assert _consistent(init)
+
+    # drag: the end crop moved by the pointer delta (canvas px -> keyframe fraction), same size
+    lay, d = rep["layout"], rep["drag"]
+    e0, e1 = _crop(init, "end"), _crop(rep["afterDrag"], "end")
+    assert e1["x"] == pytest.approx(e0["x"] + d["dx"] / lay["dw"], abs=2e-3)
+    assert e1["y"] == pytest.approx(e0["y"] + d["dy"] / lay["dh"], abs=2e-3)
+    assert (e1["w"], e1["h"]) == pytest.approx((e0["w"], e0["h"]), abs=1e-6)
+    assert _crop(rep["afterDrag"], "start") == _crop(init, "start")
+    assert _consistent(rep["afterDrag"])
+
+    # resize from the south-east handle: smaller, north-west corner fixed, aspect locked
+    e2 = _crop(rep["afterResize"], "end")
+    assert e2["w"] < e1["w"] - 0.01
+    assert (e2["x"], e2["y"]) == pytest.approx((e1["x"], e1["y"]), abs=1e-6)
+    assert _aspect_ok(e2, iw, ih) and _consistent(rep["afterResize"])
+
+    # keyboard: one ArrowRight = one keyframe pixel; Ctrl+Z undoes exactly the last nudge
+    n2, n3 = _crop(rep["afterNudge2"], "end"), _crop(rep["afterNudge3"], "end")
+    assert n2["x"] == pytest.approx(e2["x"] + 2 / iw, abs=2e-6)
+    assert n3["x"] == pytest.approx(n2["x"] + 1 / iw, abs=2e-6)
+    assert rep["afterUndo"] == rep["afterNudge2"]
+
+    # picking pan_right moves the rectangles so that pan_right holds; Undo restores
+    assert rep["afterPanRight"]["motion_type"] == "pan_right" and _consistent(rep["afterPanRight"])
+    assert rep["afterPanUndo"] == rep["afterUndo"]
+
+    # a suggestion fills exactly its camera fragment; Undo restores
+    cam = rep["suggestions"][0]["camera"]
+    s = rep["afterSuggestion"]
+    assert (s["motion_type"], s["easing"]) == (cam["motion_type"], cam["easing"])
+    assert _crop(s, "start") == pytest.approx(cam["start_frame"], abs=1e-6)
+    assert _crop(s, "end") == pytest.approx(cam["end_frame"], abs=1e-6)
+    assert rep["afterSuggestionUndo"] == rep["afterPanUndo"]
+
+    # play: 120 output frames at 30 fps, ran to the last frame
+    ps = rep["playStats"]
+    assert (ps["frames"], ps["fps"], ps["lastFrame"], ps["runs"]) == (120, 30, 119, 1)
+    assert 2 <= ps["framesShown"] <= 120
+
+    # save: the manifest in the input folder holds exactly the widget values
+    assert rep["saved"]["path"] == "e2e_shot.json", rep["saved"]
+    final = rep["final"]
+    assert final == rep["afterSuggestionUndo"]
+    m = load_manifest(input_dir / "e2e_shot.json")
+    verify_keyframe(m, input_dir)
+    assert m.camera.start_frame.model_dump() == _crop(final, "start")
+    assert m.camera.end_frame.model_dump() == _crop(final, "end")
+    assert (m.camera.motion_type, m.camera.easing) == (final["motion_type"], final["easing"])
+    assert (m.output.width, m.output.height) == (final["width"], final["height"])
+    assert "px at" in rep["readout"]
+
+    for shot in rep["screenshots"]:
+        with Image.open(shot) as im:
+            assert im.format == "PNG" and im.width > 200 and im.height > 200
+
+
+def _write_keyframe(input_dir: Path) -> tuple[str, int, int]:
+    rgb = photo("coffee")
+    Image.fromarray(rgb).save(input_dir / "coffee.jpg", quality=92)
+    return "coffee.jpg", rgb.shape[1], rgb.shape[0]
+
+
+def test_editor_in_harness(tmp_path: Path) -> None:
+    _require_browser()
+    from editor_harness import serving
+
+    input_dir = tmp_path / "input"
+    input_dir.mkdir()
+    name, iw, ih = _write_keyframe(input_dir)
+    query = urlencode({"widgets": json.dumps(_defaults()), "image": name})
+    with serving(input_dir) as base:
+        rep = _drive(f"{base}/?{query}", "harness", _artefacts(tmp_path, "harness"), name)
+    _check_report(rep, input_dir, iw, ih)
+
+
+def test_editor_in_real_comfyui(tmp_path: Path) -> None:
+    from live_comfyui import comfyui_dir, running_comfyui
+
+    if comfyui_dir() is None:
+        pytest.skip("COMFYUI_DIR is not set to a ComfyUI checkout")
+    _require_browser()
+    base = tmp_path / "comfy"
+    (base / "input").mkdir(parents=True)
+    name, iw, ih = _write_keyframe(base / "input")
+    wf = ROOT / "workflows" / "camera_only" / "v1" / "workflow.json"
+    with running_comfyui(base) as live:
+        rep = _drive(
+            live.url, "comfyui", _artefacts(tmp_path, "comfyui"), name, wf if wf.is_file() else None
+        )
+        log = live.log.read_text()
+    assert "vidgen editor routes registered" in log or "/vidgen/" in log or rep["saved"]["path"]
+    _check_report(rep, live.input_dir, iw, ih)
+    # what Queue would submit: the drawn values, and no editor widget
+    inputs = rep["prompt"]["inputs"]
+    final = rep["final"]
+    for key, value in final.items():
+        assert inputs[key] == value, key
+    assert "camera_editor" not in inputs
+    assert rep["prompt"]["class_type"] == "CameraPathConditioner"
