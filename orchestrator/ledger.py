@@ -340,17 +340,27 @@ class SqliteLedger:
         return out
 
     def next_queued(self, limit: int, now: float, job_ids: set[str] | None = None) -> list[Job]:
-        """Oldest queued jobs whose backoff has expired (PostgreSQL: FOR UPDATE SKIP LOCKED)."""
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT {', '.join(_JOB_COLS)} FROM jobs WHERE state = ? AND not_before <= ?"
-                " ORDER BY not_before, created_at, job_id LIMIT ?",
-                (JobState.QUEUED.value, now, limit if job_ids is None else max(limit, 10_000)),
-            ).fetchall()
-        jobs = [_job(r) for r in rows]
-        if job_ids is not None:
-            jobs = [j for j in jobs if j.job_id in job_ids][:limit]
-        return jobs
+        """Oldest queued jobs whose backoff has expired, optionally only among ``job_ids``.
+
+        Pages through the queue (the first page almost always suffices), so the
+        cost does not grow with the number of queued jobs. A PostgreSQL backend
+        claims the rows with ``FOR UPDATE SKIP LOCKED``.
+        """
+        sql = (
+            f"SELECT {', '.join(_JOB_COLS)} FROM jobs WHERE state = ? AND not_before <= ?"
+            " ORDER BY not_before, created_at, job_id LIMIT ? OFFSET ?"
+        )
+        page = max(limit * 4, 64)
+        out: list[Job] = []
+        offset = 0
+        while len(out) < limit:
+            with self._lock:
+                rows = self._db.execute(sql, (JobState.QUEUED.value, now, page, offset)).fetchall()
+            out.extend(j for j in map(_job, rows) if job_ids is None or j.job_id in job_ids)
+            if len(rows) < page:
+                break
+            offset += page
+        return out[:limit]
 
     def set_job(self, job_id: str, state: JobState, **fields: Any) -> None:
         bad = set(fields) - _JOB_FIELDS
