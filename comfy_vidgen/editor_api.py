@@ -1,10 +1,12 @@
 """Request handling for the camera-path editor's routes, free of ComfyUI and aiohttp.
 
-The web editor (``comfy_vidgen/web``) calls two routes that the pack registers
+The web editor (``comfy_vidgen/web``) calls three routes that the pack registers
 in ComfyUI (``nodes/routes.py``): ``POST /vidgen/suggest`` (ranked camera paths
 for an input-folder image, the same ``suggest_paths`` as ``vidgen camera
-suggest``) and ``POST /vidgen/save_manifest`` (a validated manifest built from
-what the artist drew, written atomically into the input folder). Everything a
+suggest``), ``POST /vidgen/save_manifest`` (a validated manifest built from what
+the artist drew, written atomically to ``input/manifests/<name>.json``, where
+ManifestLoader lists it) and ``POST /vidgen/manifest_info`` (the keyframe, camera
+and output of the manifest a ManifestLoader has selected). Everything a
 request names is confined to the input folder; a malformed body or a path
 outside it is a 400 with a message naming the field, never a traceback.
 """
@@ -16,10 +18,13 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import VidgenError
 from .manifest import EASINGS, MOTION_TYPES, ManifestError, resolve_under
+
+if TYPE_CHECKING:
+    from .manifest_loading import LoadedManifest
 
 #: request bodies larger than this are refused unread
 MAX_BODY_BYTES = 64 * 1024
@@ -29,6 +34,10 @@ IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", "
 #: ComfyUI's annotated file names ("x.png [input]"); only the input folder is served here
 _ANNOTATION = re.compile(r"^(?P<name>.*?)\s*\[(?P<kind>input|output|temp)\]$")
 DEFAULT_WORKFLOW = "camera_only@1"
+#: where ManifestLoader lists manifests (input/manifests/); saved manifests go there
+MANIFESTS_SUBDIR = "manifests"
+#: ManifestLoader's choice meaning "use the manifest_json text"
+INLINE_CHOICE = "(inline manifest_json)"
 
 
 class EditorRequestError(VidgenError):
@@ -194,14 +203,22 @@ def save_manifest(input_dir: str | Path, body: dict[str, Any]) -> dict[str, Any]
     if not isinstance(overwrite, bool):
         raise EditorRequestError(f"overwrite must be true or false, got {overwrite!r}")
     generation: dict[str, Any] = {}
-    if body.get("length") is not None and "frames" in specs[workflow].params:
+    output: dict[str, Any] = {}
+    interpolation: dict[str, Any] | None = None
+    if body.get("base") is not None:
+        # drawn over a ManifestLoader's manifest: everything but the camera and size carries over
+        m0 = _load_choice(input_dir, body["base"]).manifest
+        workflow, seed = m0.generation.workflow, m0.generation.seed or 0
+        generation = m0.generation.params()
+        output = m0.output.model_dump(mode="json", exclude={"width", "height"}, exclude_none=True)
+        interpolation = m0.interpolation.model_dump(mode="json")
+    elif body.get("length") is not None and "frames" in specs[workflow].params:
         # the node's `length` is the model-native frame count the workflow generates
         generation["frames"] = _int(body, "length", 2, 257)
-    target = Path(input_dir).resolve() / filename
+    rel = f"{MANIFESTS_SUBDIR}/{filename}"
+    target = Path(input_dir).resolve() / MANIFESTS_SUBDIR / filename
     if target.exists() and not overwrite:
-        raise EditorConflict(
-            f"{filename} already exists in the input folder (send overwrite: true)"
-        )
+        raise EditorConflict(f"{rel} already exists in the input folder (send overwrite: true)")
     try:
         m = build_manifest(
             keyframe=image,
@@ -214,15 +231,53 @@ def save_manifest(input_dir: str | Path, body: dict[str, Any]) -> dict[str, Any]
             size=(width, height),
             easing=easing,
             manifest_id=filename[:-5],
+            output=output,
             generation=generation,
+            interpolation=interpolation,
         )
     except ManifestError as e:
         raise EditorRequestError(str(e), [err.as_dict() for err in e.errors]) from None
     atomic_write_text(target, dumps_pretty(m))
-    return {"path": filename, "manifest_hash": manifest_hash(m), "manifest": manifest_dict(m)}
+    return {"path": rel, "manifest_hash": manifest_hash(m), "manifest": manifest_dict(m)}
 
 
-ROUTES = {"suggest": suggest, "save_manifest": save_manifest}
+def _load_choice(input_dir: str | Path, body: object) -> LoadedManifest:
+    """The LoadedManifest for a ManifestLoader choice {manifest, manifest_json}, keyframe checked."""
+    from .manifest_loading import load_for_node
+
+    if not isinstance(body, dict):
+        raise EditorRequestError(f"expected an object {{manifest, manifest_json}}, got {body!r}")
+    choice = body.get("manifest")
+    inline = body.get("manifest_json", "")
+    if not isinstance(choice, str) or not isinstance(inline, str):
+        raise EditorRequestError("manifest and manifest_json must be strings")
+    if not inline.strip() and not choice.endswith(".json"):
+        raise EditorRequestError(
+            f"manifest must name a .json file in input/manifests/, got {choice!r}"
+        )
+    try:
+        return load_for_node(input_dir, choice, inline, INLINE_CHOICE, decode=False)
+    except ManifestError as e:
+        msg = "; ".join(f"{err.loc or 'manifest'}: {err.msg}" for err in e.errors)
+        cls = EditorNotFound if "not found" in msg else EditorRequestError
+        raise cls(msg, [err.as_dict() for err in e.errors]) from None
+
+
+def manifest_info(input_dir: str | Path, body: dict[str, Any]) -> dict[str, Any]:
+    """Keyframe, camera and output of a ManifestLoader choice (file or inline JSON), checked."""
+    loaded = _load_choice(input_dir, body)
+    m = loaded.manifest
+    return {
+        "image": m.keyframe.path,
+        "image_size": [m.keyframe.width, m.keyframe.height],
+        "camera": m.camera.model_dump(mode="json"),
+        "output": m.output.model_dump(mode="json", include={"width", "height", "fps", "frames"}),
+        "generation_frames": m.generation.frames,
+        "manifest_hash": loaded.key,
+    }
+
+
+ROUTES = {"suggest": suggest, "save_manifest": save_manifest, "manifest_info": manifest_info}
 
 
 def handle(route: str, input_dir: str | Path, raw: bytes) -> Response:

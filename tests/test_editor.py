@@ -82,8 +82,9 @@ def test_save_writes_a_valid_manifest_with_exactly_the_drawn_values(
     body = _body()
     r = _post("save_manifest", input_root, body)
     assert r.status == 200, r.body
-    path = input_root / "shot_1.json"
-    assert r.body["path"] == "shot_1.json"
+    # input/manifests/ is where ManifestLoader lists manifests
+    path = input_root / "manifests" / "shot_1.json"
+    assert r.body["path"] == "manifests/shot_1.json"
     m = load_manifest(path)
     assert verify_keyframe(m, input_root) == coffee_jpeg.resolve()
     assert m.keyframe.path == "coffee.jpg"
@@ -95,18 +96,19 @@ def test_save_writes_a_valid_manifest_with_exactly_the_drawn_values(
     assert m.generation.frames == 25 and m.generation.workflow == "camera_only@1"
     assert r.body["manifest_hash"] == manifest_hash(m)
     # atomic write: no temp file left beside it
-    assert sorted(p.name for p in input_root.iterdir()) == ["coffee.jpg", "shot_1.json"]
+    assert sorted(p.name for p in path.parent.iterdir()) == ["shot_1.json"]
 
 
 def test_save_refuses_to_overwrite_unless_asked(input_root: Path, coffee_jpeg: Path) -> None:
     assert _post("save_manifest", input_root, _body()).status == 200
-    first = (input_root / "shot_1.json").read_bytes()
+    saved = input_root / "manifests" / "shot_1.json"
+    first = saved.read_bytes()
     r = _post("save_manifest", input_root, _body(easing="linear"))
     assert r.status == 409 and "already exists" in r.body["error"]
-    assert (input_root / "shot_1.json").read_bytes() == first
+    assert saved.read_bytes() == first
     r = _post("save_manifest", input_root, _body(easing="linear", overwrite=True))
     assert r.status == 200
-    assert load_manifest(input_root / "shot_1.json").camera.easing == "linear"
+    assert load_manifest(saved).camera.easing == "linear"
 
 
 @pytest.mark.parametrize(
@@ -145,7 +147,7 @@ def test_save_refuses_bad_bodies_with_400(
     r = _post("save_manifest", input_root, _body(**change))
     assert r.status == 400, r.body
     assert fragment in r.body["error"]
-    assert not list(input_root.glob("*.json"))
+    assert not list(input_root.rglob("*.json"))
 
 
 @pytest.mark.parametrize(
@@ -177,6 +179,69 @@ def test_subfolder_images_and_annotations_resolve(input_root: Path) -> None:
     Image.fromarray(photo("chelsea")).save(input_root / "shots" / "cat.png")
     got = editor_api.input_image(input_root, "shots/cat.png [input]")
     assert got == (input_root / "shots" / "cat.png").resolve()
+
+
+# --------------------------------------------------------------------------- ManifestLoader
+
+
+def _saved_base(input_root: Path) -> dict[str, Any]:
+    """A manifest with non-default generation/output settings, as an artist would load it."""
+    from comfy_vidgen.manifest import build_manifest, dumps_pretty
+
+    m = build_manifest(
+        keyframe=input_root / "coffee.jpg",
+        input_root=input_root,
+        motion_type="zoom_in",
+        start=_body()["start"],
+        end=_body()["end"],
+        workflow="camera_only@1",
+        seed=4242,
+        size=(1024, 576),
+        easing="ease_in",
+        output={"fps": 24, "frames": 96, "quality": 18},
+        generation={"frames": 33},
+    )
+    (input_root / "manifests").mkdir(exist_ok=True)
+    (input_root / "manifests" / "base.json").write_text(dumps_pretty(m))
+    return {"manifest": "base.json", "manifest_json": ""}
+
+
+def test_manifest_info_gives_keyframe_camera_and_output(
+    input_root: Path, coffee_jpeg: Path
+) -> None:
+    base = _saved_base(input_root)
+    r = _post("manifest_info", input_root, base)
+    assert r.status == 200, r.body
+    assert r.body["image"] == "coffee.jpg" and r.body["image_size"] == [600, 400]
+    assert r.body["camera"]["easing"] == "ease_in"
+    assert r.body["camera"]["end_frame"] == _body()["end"]
+    assert r.body["output"] == {"width": 1024, "height": 576, "fps": 24, "frames": 96}
+    assert r.body["generation_frames"] == 33
+    bad = _post("manifest_info", input_root, {"manifest": "../base.json"})
+    assert bad.status == 400 and "'..'" in bad.body["error"]
+    missing = _post("manifest_info", input_root, {"manifest": "nope.json"})
+    assert missing.status == 404
+    # the keyframe changed after the manifest was written: refused, not silently shown
+    Image.fromarray(photo("chelsea")).save(coffee_jpeg, format="JPEG")
+    changed = _post("manifest_info", input_root, base)
+    assert changed.status == 400 and "sha256" in changed.body["error"]
+
+
+def test_save_over_a_loaded_manifest_keeps_its_settings(
+    input_root: Path, coffee_jpeg: Path
+) -> None:
+    base = _saved_base(input_root)
+    body = _body(name="redrawn", motion_type="pan_right", easing="linear", base=base)
+    body["start"] = {"x": 0.0, "y": 0.2, "w": 0.5, "h": 0.421875}
+    body["end"] = {"x": 0.4, "y": 0.2, "w": 0.5, "h": 0.421875}
+    r = _post("save_manifest", input_root, body)
+    assert r.status == 200, r.body
+    m = load_manifest(input_root / "manifests" / "redrawn.json")
+    assert (
+        m.camera.motion_type == "pan_right" and m.camera.start_frame.model_dump() == body["start"]
+    )
+    assert (m.generation.seed, m.generation.frames) == (4242, 33)
+    assert (m.output.fps, m.output.frames, m.output.quality) == (24, 96, 18)
 
 
 # --------------------------------------------------------------------------- suggest
@@ -259,7 +324,7 @@ def test_routes_register_on_a_prompt_server_and_answer(
         assert routes_mod.REGISTERED is True
         server = sys.modules["server"]
         paths = sorted(r.path for r in server.PromptServer.instance.routes)  # type: ignore[attr-defined]
-        assert paths == ["/vidgen/save_manifest", "/vidgen/suggest"]
+        assert paths == ["/vidgen/manifest_info", "/vidgen/save_manifest", "/vidgen/suggest"]
 
         async def exercise() -> None:
             app = web.Application()
@@ -275,7 +340,7 @@ def test_routes_register_on_a_prompt_server_and_answer(
                 assert outside.status == 400 and "'..'" in (await outside.json())["error"]
 
         asyncio.run(exercise())
-        assert (input_root / "shot_1.json").is_file()
+        assert (input_root / "manifests" / "shot_1.json").is_file()
     finally:
         sys.path.remove(str(stub))
         for name in ("server", "folder_paths"):

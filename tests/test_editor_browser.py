@@ -80,7 +80,12 @@ def _artefacts(tmp_path: Path, mode: str) -> Path:
 
 
 def _drive(
-    url: str, mode: str, out: Path, image: str, workflow: Path | None = None
+    url: str,
+    mode: str,
+    out: Path,
+    image: str,
+    workflow: Path | None = None,
+    manifest: str | None = None,
 ) -> dict[str, Any]:
     cmd = [
         NODE or "node",
@@ -90,6 +95,8 @@ def _drive(
     ]  # fmt: skip
     if workflow is not None:
         cmd += ["--workflow", str(workflow)]
+    if manifest is not None:
+        cmd += ["--manifest", manifest]
     proc = subprocess.run(cmd, cwd=JS, capture_output=True, text=True, timeout=420)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
@@ -155,10 +162,10 @@ def _check_report(rep: dict[str, Any], input_dir: Path, iw: int, ih: int) -> Non
     assert 2 <= ps["framesShown"] <= 120
 
     # save: the manifest in the input folder holds exactly the widget values
-    assert rep["saved"]["path"] == "e2e_shot.json", rep["saved"]
+    assert rep["saved"]["path"] == "manifests/e2e_shot.json", rep["saved"]
     final = rep["final"]
     assert final == rep["afterSuggestionUndo"]
-    m = load_manifest(input_dir / "e2e_shot.json")
+    m = load_manifest(input_dir / "manifests" / "e2e_shot.json")
     verify_keyframe(m, input_dir)
     assert m.camera.start_frame.model_dump() == _crop(final, "start")
     assert m.camera.end_frame.model_dump() == _crop(final, "end")
@@ -196,21 +203,47 @@ def test_editor_in_real_comfyui(tmp_path: Path) -> None:
     if comfyui_dir() is None:
         pytest.skip("COMFYUI_DIR is not set to a ComfyUI checkout")
     _require_browser()
+    from comfy_vidgen.manifest import build_manifest, dumps_pretty, full_crop
+
     base = tmp_path / "comfy"
-    (base / "input").mkdir(parents=True)
+    (base / "input" / "manifests").mkdir(parents=True)
     name, iw, ih = _write_keyframe(base / "input")
+    # camera_only@1 feeds CameraPathConditioner from a ManifestLoader: the artist picks a manifest
+    full = full_crop(iw, ih, OUT_W, OUT_H)
+    first = build_manifest(
+        keyframe=base / "input" / name,
+        input_root=base / "input",
+        motion_type="zoom_in",
+        start=full,
+        end={"x": 0.25, "y": 0.3, "w": 0.5, "h": 0.5 * full["h"]},
+        workflow="camera_only@1",
+        seed=777,
+        size=(OUT_W, OUT_H),
+    )
+    (base / "input" / "manifests" / "start.json").write_text(dumps_pretty(first))
     wf = ROOT / "workflows" / "camera_only" / "v1" / "workflow.json"
     with running_comfyui(base) as live:
         rep = _drive(
-            live.url, "comfyui", _artefacts(tmp_path, "comfyui"), name, wf if wf.is_file() else None
+            live.url,
+            "comfyui",
+            _artefacts(tmp_path, "comfyui"),
+            name,
+            wf if wf.is_file() else None,
+            manifest="start.json",
         )
         log = live.log.read_text()
-    assert "vidgen editor routes registered" in log or "/vidgen/" in log or rep["saved"]["path"]
+    assert "vidgen editor routes registered" in log
+    assert rep["sameNodeAfterUndo"] is True  # Ctrl+Z in the editor is not also a graph undo
     _check_report(rep, live.input_dir, iw, ih)
-    # what Queue would submit: the drawn values, and no editor widget
+    if rep["setup"]["source"] == "ManifestLoader":
+        # the editor opened on the selected manifest's camera; the saved one keeps its seed
+        assert _crop(rep["initial"], "start") == pytest.approx(full, abs=1e-6)
+        saved = load_manifest(live.input_dir / "manifests" / "e2e_shot.json")
+        assert saved.generation.seed == 777
+    # what Queue would submit: the drawn values (linked inputs stay links), no editor widget
     inputs = rep["prompt"]["inputs"]
-    final = rep["final"]
-    for key, value in final.items():
-        assert inputs[key] == value, key
+    for key, value in rep["final"].items():
+        if not isinstance(inputs[key], list):
+            assert inputs[key] == value, key
     assert "camera_editor" not in inputs
     assert rep["prompt"]["class_type"] == "CameraPathConditioner"

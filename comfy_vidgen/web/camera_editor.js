@@ -19,13 +19,53 @@ function widget(node, name) {
   return node.widgets?.find((w) => w.name === name);
 }
 
-/** Input-folder name of the keyframe: the `image` widget of the node feeding our `image` input. */
-function keyframeName(node) {
+/** The node feeding our `image` input (LoadImage, ManifestLoader, ...), if any. */
+function imageSource(node) {
   const slot = node.findInputSlot ? node.findInputSlot("image") : node.inputs?.findIndex((i) => i.name === "image");
   if (slot == null || slot < 0) return null;
-  const src = node.getInputNode?.(slot);
-  const w = src && widget(src, "image");
-  return typeof w?.value === "string" && w.value ? w.value : null;
+  return node.getInputNode?.(slot) ?? null;
+}
+
+/** Whether input `name` (e.g. width) is fed by a link rather than the widget. */
+function linked(node, name) {
+  return node.inputs?.some((i) => i.name === name && i.link != null) ?? false;
+}
+
+/**
+ * Manifests chosen in a ManifestLoader upstream: looked up once per choice through
+ * /vidgen/manifest_info (keyframe, camera, output size); `onNew` gets each new one.
+ */
+class ManifestLookup {
+  constructor(onNew) {
+    this.onNew = onNew;
+    this.key = null;
+    this.info = null;
+    this.error = null;
+  }
+
+  current(src) {
+    const choice = widget(src, "manifest")?.value;
+    const inline = widget(src, "manifest_json")?.value ?? "";
+    if (typeof choice !== "string") return null;
+    const key = JSON.stringify([choice, inline]);
+    if (key !== this.key) {
+      this.key = key;
+      this.info = null;
+      this.error = null;
+      if (!inline.trim() && !choice.endsWith(".json")) return null;
+      api.fetchApi("/vidgen/manifest_info", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ manifest: choice, manifest_json: inline }),
+      }).then(async (r) => {
+        const data = await r.json().catch(() => ({}));
+        if (this.key !== key) return;
+        if (r.status !== 200) this.error = data.error || `HTTP ${r.status}`;
+        else { this.info = data; this.onNew(data); }
+      }).catch((e) => { if (this.key === key) this.error = String(e); });
+    }
+    return this.info;
+  }
 }
 
 function viewUrl(name) {
@@ -42,19 +82,34 @@ function viewUrl(name) {
 /** A host object binding the editor to one node's widgets. */
 export function nodeHost(node) {
   const num = (name) => Number(widget(node, name)?.value);
-  return {
+  const host = {
     fps: OUTPUT_FPS,
     frames: OUTPUT_FRAMES,
+    editor: null,
+    manifests: new ManifestLookup((info) => {
+      // a newly chosen manifest: show its keyframe and load its camera (undoable)
+      host.fps = info.output.fps;
+      host.frames = info.output.frames;
+      host.editor?.loadCamera(info.camera, `camera of the selected manifest (${info.image})`);
+    }),
+    /** The manifest info when a ManifestLoader feeds `image`, else null. */
+    manifest() {
+      const src = imageSource(node);
+      return src && !widget(src, "image") && widget(src, "manifest") ? host.manifests.current(src) : null;
+    },
     getValues() {
       const crop = (p) => Object.fromEntries(CROP_KEYS.map((k) => [k, num(`${p}_${k}`)]));
+      const info = host.manifest();
+      // width/height/length wired from a ManifestLoader: the manifest's values apply
+      const from = (name, value) => (linked(node, name) && value != null ? value : num(name));
       return {
         motion_type: widget(node, "motion_type")?.value,
         easing: widget(node, "easing")?.value,
         start: crop("start"),
         end: crop("end"),
-        width: num("width"),
-        height: num("height"),
-        length: num("length"),
+        width: from("width", info?.output.width),
+        height: from("height", info?.output.height),
+        length: from("length", info?.generation_frames),
       };
     },
     setValues(partial) {
@@ -72,14 +127,27 @@ export function nodeHost(node) {
       node.setDirtyCanvas?.(true, true);
       app.graph?.setDirtyCanvas?.(true, true);
     },
-    imageName: () => keyframeName(node),
+    imageName() {
+      const src = imageSource(node);
+      const w = src && widget(src, "image");
+      if (typeof w?.value === "string" && w.value) return w.value;
+      return host.manifest()?.image ?? null;
+    },
+    baseManifest() {
+      const src = imageSource(node);
+      if (!src || widget(src, "image") || !host.manifest()) return null;
+      return { manifest: widget(src, "manifest").value, manifest_json: widget(src, "manifest_json")?.value ?? "" };
+    },
     imageUrl: viewUrl,
     fetchApi: (route, init) => api.fetchApi(route, init),
   };
+  return host;
 }
 
 export function attachEditor(node) {
-  const editor = new CameraEditor(nodeHost(node));
+  const host = nodeHost(node);
+  const editor = new CameraEditor(host);
+  host.editor = editor;
   const w = node.addDOMWidget("camera_editor", "vidgen_camera_editor", editor.element, {
     serialize: false,
     hideOnZoom: false,

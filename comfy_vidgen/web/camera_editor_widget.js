@@ -22,9 +22,12 @@ const CSS = `
   background: #333; border: 1px solid #555; border-radius: 4px; padding: 2px 6px; }
 .vidgen-editor button[aria-pressed="true"] { background: #555; border-color: #aaa; }
 .vidgen-editor button:disabled { opacity: .5; }
-.vidgen-editor canvas { flex: 1 1 auto; min-height: 120px; width: 100%; background: #111;
+.vidgen-editor .vg-stage { position: relative; flex: 1 1 auto; min-height: 120px; display: flex; }
+.vidgen-editor canvas { flex: 1 1 auto; width: 100%; min-height: 120px; background: #111;
   border-radius: 4px; outline: none; touch-action: none; }
-.vidgen-editor canvas:focus { box-shadow: 0 0 0 1px #888; }
+.vidgen-editor .vg-keys { position: absolute; left: 0; top: 0; width: 1px; height: 1px; opacity: 0;
+  padding: 0; border: 0; pointer-events: none; }
+.vidgen-editor .vg-stage:focus-within canvas { box-shadow: 0 0 0 1px #aaa; }
 .vidgen-editor .vg-readout { font-family: ui-monospace, monospace; font-size: 11px; white-space: pre; }
 .vidgen-editor .vg-status { min-height: 1em; font-size: 11px; color: #aaa; }
 .vidgen-editor .vg-status.vg-error { color: #ff6b6b; }
@@ -87,15 +90,22 @@ export class CameraEditor {
     this.btnUndo = el("button", { type: "button", "data-role": "undo", title: "Undo the last change (Ctrl+Z)", text: "↶ Undo" });
     this.btnSuggest = el("button", { type: "button", "data-role": "suggest", title: "Ask vidgen camera suggest for moves", text: "Suggest" });
     this.suggestBox = el("span", { class: "vg-suggestions" });
-    this.nameInput = el("input", { class: "vg-name", "data-role": "name", placeholder: "manifest name", title: "Manifest file name (saved as <name>.json in the input folder)" });
+    this.nameInput = el("input", { class: "vg-name", "data-role": "name", placeholder: "manifest name", title: "Manifest file name (saved as input/manifests/<name>.json, listed by ManifestLoader)" });
     this.btnSave = el("button", { type: "button", "data-role": "save", title: "Save a manifest into the input folder", text: "Save manifest" });
-    this.canvas = el("canvas", { tabindex: "0", "data-role": "canvas", "aria-label": "camera path editor" });
+    this.canvas = el("canvas", { "data-role": "canvas" });
+    // Keys go to a read-only <input>, not the canvas: ComfyUI's change tracker listens for
+    // Ctrl+Z on window in the capture phase (so stopPropagation cannot stop it) and only
+    // leaves keys typed into inputs alone; otherwise it would also undo the whole graph.
+    this.keys = el("input", {
+      class: "vg-keys", readonly: "", "data-role": "keys",
+      "aria-label": "camera path editor: arrows move, +/- resize, S/E select, Space plays, Ctrl+Z undoes",
+    });
     this.readout = el("div", { class: "vg-readout", "data-role": "readout" });
     this.status = el("div", { class: "vg-status", "data-role": "status" });
     const root = el("div", { class: "vidgen-editor" }, [
       el("div", { class: "vg-bar" }, [this.btnStart, this.btnEnd, this.motionSel, this.easingSel, this.btnPlay, this.btnUndo]),
       el("div", { class: "vg-bar" }, [this.btnSuggest, this.suggestBox]),
-      this.canvas,
+      el("div", { class: "vg-stage" }, [this.canvas, this.keys]),
       this.readout,
       el("div", { class: "vg-bar" }, [this.nameInput, this.btnSave]),
       this.status,
@@ -112,7 +122,7 @@ export class CameraEditor {
     this.canvas.addEventListener("pointermove", (e) => this.#pointerMove(e));
     this.canvas.addEventListener("pointerup", (e) => this.#pointerUp(e));
     this.canvas.addEventListener("pointercancel", (e) => this.#pointerUp(e));
-    this.canvas.addEventListener("keydown", (e) => this.#keyDown(e));
+    this.keys.addEventListener("keydown", (e) => this.#keyDown(e));
     // keep the graph canvas from treating clicks and keys inside the editor as its own
     for (const type of ["pointerdown", "wheel", "keydown", "keyup", "contextmenu"]) {
       root.addEventListener(type, (e) => e.stopPropagation());
@@ -191,6 +201,11 @@ export class CameraEditor {
     this.#write(partial);
   }
 
+  /** Give the editor keyboard focus (arrows, +/-, S/E, Space, Ctrl+Z). */
+  focus() {
+    this.keys.focus({ preventScroll: true });
+  }
+
   undo() {
     const prev = this.undoStack.pop();
     if (!prev) return false;
@@ -235,7 +250,7 @@ export class CameraEditor {
   #updateReadout() {
     const v = this.values;
     if (!this.image) {
-      this.readout.textContent = this.imageSrcName ? `loading ${this.imageSrcName}…` : "connect a LoadImage keyframe to 'image'";
+      this.readout.textContent = this.imageSrcName ? `loading ${this.imageSrcName}…` : "connect a LoadImage (or a ManifestLoader with a manifest file) to 'image'";
       return;
     }
     const [iw, ih, ow, oh] = this.#dims();
@@ -378,7 +393,7 @@ export class CameraEditor {
 
   #pointerDown(e) {
     if (!this.image || this.playing || e.button !== 0) return;
-    this.canvas.focus();
+    this.focus();
     const p = this.#canvasPoint(e);
     const hit = this.#hit(p);
     if (!hit) return;
@@ -542,12 +557,16 @@ export class CameraEditor {
     }
   }
 
+  /** Load a manifest camera fragment (a suggestion, the selected manifest's path) as one change. */
+  loadCamera(c, why = "") {
+    this.#commit({ motion_type: c.motion_type, easing: c.easing, start: c.start_frame, end: c.end_frame });
+    if (why) this.#say(why);
+  }
+
   applySuggestion(i) {
     const s = this.suggestions[i];
     if (!s) return;
-    const c = s.camera;
-    this.#commit({ motion_type: c.motion_type, easing: c.easing, start: c.start_frame, end: c.end_frame });
-    this.#say(s.rationale);
+    this.loadCamera(s.camera, s.rationale);
   }
 
   /** Save the drawn path as <name>.json in the input folder; returns the route's answer. */
@@ -558,6 +577,9 @@ export class CameraEditor {
       name, image: this.host.imageName(), motion_type: v.motion_type, easing: v.easing,
       start: v.start, end: v.end, width: v.width, height: v.height, length: v.length, overwrite,
     };
+    // drawn over a ManifestLoader's manifest: keep its workflow, seed, generation and output
+    const base = this.host.baseManifest?.();
+    if (base) body.base = base;
     this.btnSave.disabled = true;
     try {
       const { status, data } = await this.#post("/vidgen/save_manifest", body);
@@ -568,7 +590,7 @@ export class CameraEditor {
         return { status, data };
       }
       this.element.dataset.savedPath = data.path;
-      this.#say(`saved ${data.path} in the input folder (manifest ${data.manifest_hash.slice(0, 12)}…)`);
+      this.#say(`saved input/${data.path} (manifest ${data.manifest_hash.slice(0, 12)}…)`);
       return { status, data };
     } finally {
       this.btnSave.disabled = false;

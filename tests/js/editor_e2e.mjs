@@ -18,6 +18,7 @@ const { values: opt } = parseArgs({
     name: { type: "string", default: "e2e_shot" },
     out: { type: "string" },
     workflow: { type: "string" },
+    manifest: { type: "string" },
     chromium: { type: "string", default: process.env.CHROMIUM || "/usr/bin/chromium" },
   },
 });
@@ -30,11 +31,18 @@ const browser = await chromium.launch({
   args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
 });
 try {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 }, deviceScaleFactor: 1 });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 1100 }, deviceScaleFactor: 1 });
   // resource failures are reported by URL below (the console line has none)
   page.on("console", (m) => { if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) report.console.push(m.text()); });
-  page.on("response", (r) => { if (r.status() >= 400 && !r.url().endsWith("/favicon.ico")) report.console.push(`HTTP ${r.status()} ${r.url()}`); });
-  page.on("pageerror", (e) => report.console.push(`pageerror: ${e.message}`));
+  // failures of what the editor loads or calls (ComfyUI itself probes optional user files)
+  page.on("response", (r) => { if (r.status() >= 400 && /\/(vidgen|extensions|view|scripts)\b/.test(r.url())) report.console.push(`HTTP ${r.status()} ${r.url()}`); });
+  // ComfyUI 1.27.10 itself throws once at start-up (settings store); ours are the errors
+  // whose stack passes through the pack's modules
+  report.foreignErrors = [];
+  page.on("pageerror", (e) => {
+    const ours = opt.mode === "harness" || /comfy-vidgen/.test(e.stack || "");
+    (ours ? report.console : report.foreignErrors).push(`pageerror: ${e.stack || e.message}`);
+  });
   page.on("dialog", (d) => d.accept());
   const snap = async (name, locator) => {
     const path = join(opt.out, `${name}.png`);
@@ -50,10 +58,13 @@ try {
     editorHandle = await page.evaluateHandle(() => window.harness.editor);
     await page.evaluate(() => { window.__values = () => window.harness.widgetValues(); });
   } else {
+    // a fresh user directory would open the first-run templates dialog over the canvas
+    await fetch(`${opt.url}/api/settings/Comfy.TutorialCompleted`, { method: "POST", body: "true" });
     await page.goto(opt.url);
-    await page.waitForFunction(() => window.comfyAPI?.app?.app?.graph && window.LiteGraph, null, { timeout: 120000 });
+    // node definitions register after the graph exists: wait for ours
+    await page.waitForFunction(() => ["CameraPathConditioner", "ManifestLoader", "LoadImage"].every((t) => window.LiteGraph?.registered_node_types?.[t]) && window.comfyAPI?.app?.app?.graph, null, { timeout: 120000 });
     const workflow = opt.workflow ? JSON.parse(readFileSync(opt.workflow, "utf8")) : null;
-    report.setup = await page.evaluate(async ({ workflow, image }) => {
+    report.setup = await page.evaluate(async ({ workflow, image, manifest }) => {
       const app = window.comfyAPI.app.app;
       const LG = window.LiteGraph;
       const loaded = [];
@@ -74,18 +85,23 @@ try {
         app.graph.add(cam);
         load.connect(0, cam, cam.findInputSlot("image"));
       }
+      // the keyframe: a LoadImage file, or the manifest a ManifestLoader reads (camera_only@1)
       const src = cam.getInputNode(cam.findInputSlot("image"));
-      const w = src.widgets.find((w) => w.name === "image");
-      w.value = image;
-      w.callback?.(image);
-      cam.pos = [360, 40];
-      app.canvas.ds.offset = [0, 0];
+      const w = src?.widgets?.find((w) => w.name === "image") || src?.widgets?.find((w) => w.name === "manifest");
+      if (!w) throw new Error(`no keyframe source widget: ${JSON.stringify({ type: src?.type, widgets: src?.widgets?.map((x) => x.name), nodes: app.graph._nodes.map((n) => n.type) })}`);
+      w.value = w.name === "image" ? image : manifest;
+      w.callback?.(w.value);
+      // bring the node into view at 100% (mutate in place: these are typed arrays in litegraph)
+      cam.pos[0] = 360;
+      cam.pos[1] = 40;
       app.canvas.ds.scale = 1;
+      app.canvas.ds.offset[0] = 0;
+      app.canvas.ds.offset[1] = 0;
       app.graph.setDirtyCanvas(true, true);
       window.__cam = cam;
       window.__values = () => Object.fromEntries(cam.widgets.filter((w) => w.serialize !== false && w.options?.serialize !== false).map((w) => [w.name, w.value]));
       return { loaded, nodeId: cam.id, source: src.type };
-    }, { workflow, image: opt.image });
+    }, { workflow, image: opt.image, manifest: opt.manifest });
     editorHandle = await page.evaluateHandle(() => window.__cam.vidgenEditor);
   }
   await page.waitForFunction((ed) => ed.element.dataset.imageLoaded === "true", editorHandle, { timeout: 60000 });
@@ -126,7 +142,7 @@ try {
   report.afterResize = await values();
 
   // ------------------------------------------------------------ keyboard nudge + undo
-  await page.evaluate((ed) => ed.canvas.focus(), editorHandle);
+  await page.evaluate((ed) => ed.focus(), editorHandle);
   await page.keyboard.press("ArrowRight");
   await page.keyboard.press("ArrowRight");
   report.afterNudge2 = await values();
@@ -134,6 +150,11 @@ try {
   report.afterNudge3 = await values();
   await page.keyboard.press("Control+z");
   report.afterUndo = await values();
+  if (opt.mode === "comfyui") {
+    // the graph was not reloaded by ComfyUI's own Ctrl+Z (its change tracker)
+    await page.waitForTimeout(300);
+    report.sameNodeAfterUndo = await page.evaluate(() => window.comfyAPI.app.app.graph._nodes.includes(window.__cam));
+  }
 
   // ------------------------------------------------------------ motion selector conforms the rectangles
   await page.selectOption(".vidgen-editor select[name=motion_type]", "pan_right");
@@ -152,7 +173,11 @@ try {
 
   // ------------------------------------------------------------ play at the output frame rate
   await page.click(".vidgen-editor button[data-role=play]");
-  await page.waitForFunction((ed) => ed.playing && ed.playing.frame >= 50, editorHandle, { timeout: 60000 });
+  await page.waitForFunction((ed) => ed.playing && ed.playing.frame >= 50, editorHandle, { timeout: 60000 }).catch(async (e) => {
+    const state = await page.evaluate((ed) => JSON.stringify({ playing: ed.playing, stats: ed.playStats, fps: ed.host.fps, frames: ed.host.frames, btn: ed.btnPlay.textContent, status: ed.status.textContent }), editorHandle);
+    await snap("error-play");
+    throw new Error(`playback did not reach frame 50: ${state}\n${e}`);
+  });
   await snap("03-playing", editorEl);
   await page.waitForFunction((ed) => !ed.playing && ed.playStats.runs >= 1, editorHandle, { timeout: 60000 });
   report.playStats = await page.evaluate((ed) => ({ ...ed.playStats }), editorHandle);
