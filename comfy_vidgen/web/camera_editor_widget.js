@@ -28,7 +28,7 @@ const CSS = `
 .vidgen-editor .vg-keys { position: absolute; left: 0; top: 0; width: 1px; height: 1px; opacity: 0;
   padding: 0; border: 0; pointer-events: none; }
 .vidgen-editor .vg-stage:focus-within canvas { box-shadow: 0 0 0 1px #aaa; }
-.vidgen-editor .vg-readout { font-family: ui-monospace, monospace; font-size: 11px; white-space: pre; }
+.vidgen-editor .vg-readout { font-family: ui-monospace, monospace; font-size: 11px; white-space: pre-wrap; }
 .vidgen-editor .vg-status { min-height: 1em; font-size: 11px; color: #aaa; }
 .vidgen-editor .vg-status.vg-error { color: #ff6b6b; }
 .vidgen-editor input.vg-name { width: 9em; }
