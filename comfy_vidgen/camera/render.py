@@ -4,13 +4,16 @@ Geometry: output pixel centre ``u + 0.5`` samples the image at
 ``x + (u + 0.5) * w / out_w`` (pixel ``i`` spans ``[i, i+1)``), so a crop is
 reproduced to a fraction of a pixel, with no rounding of the rectangle.
 
-Anti-aliasing: a pyramid of 2x2 area-averaged levels is built once per image,
-lazily (only the levels a path needs). A frame is one warp of the level on
-which an output pixel spans 1.5..3 level pixels: 2x2 bilinear samples per output
-pixel, box-averaged, i.e. an area filter one output pixel wide at the exact
-sub-pixel position (what a supersampled render converges to), so pans do not
-shimmer. Over the last 15% of each octave the next level is blended in, so
-the prefilter width changes continuously during a zoom instead of popping.
+Anti-aliasing: a pyramid of area-averaged levels a half octave apart (exact 2x2
+boxes for whole octaves, an exact 1/sqrt(2) area resize for the levels between)
+is built once per image, lazily (only the levels a path needs). A frame is one
+bilinear sample per output pixel from the level on which an output pixel spans
+sqrt(3)..sqrt(6) level pixels, blended with the next coarser level. On such a
+level, the level pixel's box plus the bilinear tent has (phase-averaged) the
+variance of a box one output pixel wide, i.e. the area filter a supersampled
+render converges to; the blend weight keeps that variance constant across
+levels, so the prefilter changes continuously during a zoom (no popping) and a
+pan does not shimmer. Two 1x warps cost half of one 2x-supersampled warp.
 """
 
 from __future__ import annotations
@@ -30,18 +33,16 @@ log = logging.getLogger(__name__)
 Image = NDArray[np.uint8]
 ProgressFn = Callable[[int, int], None]
 
-#: every output pixel averages SUPERSAMPLE x SUPERSAMPLE bilinear samples
-SUPERSAMPLE = 2
-#: levels are chosen so that one output pixel spans MIN_SPAN..2*MIN_SPAN level pixels
-MIN_SPAN = 1.5
+#: an output pixel spans MIN_SPAN..MIN_SPAN*sqrt(2) pixels of the finer of the two
+#: levels blended: at sqrt(3) a level pixel's box (variance a^2/12) plus the bilinear
+#: tent (a^2/6) has the variance of a one-output-pixel box (1/12), a = 1/span
+MIN_SPAN = math.sqrt(3.0)
 #: below this span (image px per output px) a single bicubic sample is used instead
 CUBIC_BELOW = 1.25
-#: fraction of each octave (its coarse end) over which two levels are blended, so
-#: the prefilter width changes continuously during a zoom (no popping)
-BLEND_ZONE = 0.15
 #: aspect mismatch allowed between an image and the path's image size
 IMAGE_ASPECT_TOLERANCE = 0.02
 _MIN_BLEND = 1.0 / 256
+_HALF = 2.0**-0.5
 
 
 def _u8(a: object) -> Image:
@@ -69,11 +70,14 @@ def check_out_size(out_size: tuple[int, int]) -> tuple[int, int]:
 
 
 class Pyramid:
-    """Area-averaged (2x2 box) levels of one image, built on demand and kept.
+    """Area-averaged levels of one image, a half octave apart, built on demand and kept.
 
-    Level ``j`` has exactly ``2**-j`` of the image's resolution: odd sizes are
-    padded by replicating the edge before halving, so level pixel ``i`` spans
-    image pixels ``[i * 2**j, (i + 1) * 2**j)`` and the geometry stays exact.
+    Level ``k`` has exactly ``2**(-k/2)`` of the image's resolution. Even levels
+    are 2x2 box averages of the previous even level (odd sizes padded by
+    replicating the edge, so level pixel ``i`` spans image pixels
+    ``[i * 2**(k/2), (i + 1) * 2**(k/2))``); odd levels are an exact area resize
+    of the even level below by ``1/sqrt(2)`` (cv2 ``INTER_AREA`` with that scale
+    factor, not a rounded size), so the geometry stays exact on every level.
     """
 
     def __init__(self, image: Image) -> None:
@@ -82,30 +86,47 @@ class Pyramid:
         h, w = image.shape[:2]
         self._levels: dict[int, Image] = {0: self.image}
         # the coarsest useful level is about 8 pixels on its short side
-        self.max_level = max(0, int(math.floor(math.log2(max(min(w, h), 1) / 8))))
+        self.max_level = max(0, int(math.floor(2 * math.log2(max(min(w, h), 1) / 8))))
 
-    def level(self, j: int) -> Image:
-        """Pixels of level ``j`` (scale ``2**-j``)."""
-        j = min(max(0, j), self.max_level)
-        if j not in self._levels:
-            src = self.level(j - 1)
-            hh, ww = src.shape[:2]
-            if ww % 2 or hh % 2:
-                src = _u8(cv2.copyMakeBorder(src, 0, hh % 2, 0, ww % 2, cv2.BORDER_REPLICATE))
+    @staticmethod
+    def scale(k: int) -> float:
+        """Level ``k``'s resolution relative to the image."""
+        return float(2.0 ** -(k // 2) * (_HALF if k % 2 else 1.0))
+
+    def level(self, k: int) -> Image:
+        """Pixels of level ``k`` (scale ``2**(-k/2)``)."""
+        k = min(max(0, k), self.max_level)
+        if k not in self._levels:
+            if k % 2:
+                src = self.level(k - 1)
+                self._levels[k] = _u8(
+                    cv2.resize(src, None, fx=_HALF, fy=_HALF, interpolation=cv2.INTER_AREA)
+                )
+            else:
+                src = self.level(k - 2)
                 hh, ww = src.shape[:2]
-            self._levels[j] = _u8(cv2.resize(src, (ww // 2, hh // 2), interpolation=cv2.INTER_AREA))
-        return self._levels[j]
+                if ww % 2 or hh % 2:
+                    src = _u8(cv2.copyMakeBorder(src, 0, hh % 2, 0, ww % 2, cv2.BORDER_REPLICATE))
+                    hh, ww = src.shape[:2]
+                self._levels[k] = _u8(
+                    cv2.resize(src, (ww // 2, hh // 2), interpolation=cv2.INTER_AREA)
+                )
+        return self._levels[k]
 
     def choose(self, span: float) -> tuple[int, float]:
-        """Level and blend weight toward the next level for ``span`` image px per output px."""
+        """Level and blend weight toward the next level for ``span`` image px per output px.
+
+        On level ``k`` an output pixel spans ``s`` level pixels; with weight ``t``
+        on level ``k+1`` (where it spans ``s/sqrt(2)``) the filter's variance is
+        ``(1 + t) / (4 s^2)`` output px^2, which ``t = s^2/3 - 1`` holds at 1/12.
+        """
         if span <= MIN_SPAN:
             return 0, 0.0
-        lam = math.log2(span / MIN_SPAN)
-        j = int(math.floor(lam))
-        if j >= self.max_level:
+        k = int(math.floor(2 * math.log2(span / MIN_SPAN)))
+        if k >= self.max_level:
             return self.max_level, 0.0
-        t = (lam - j - (1.0 - BLEND_ZONE)) / BLEND_ZONE
-        return j, min(max(t, 0.0), 1.0)
+        s = span * self.scale(k)
+        return k, min(max(s * s / 3.0 - 1.0, 0.0), 1.0)
 
     def render(self, rect: FloatArray | Sequence[float], out_size: tuple[int, int]) -> Image:
         """One frame: the rectangle ``[x, y, w, h]`` (image pixels) at ``out_size``."""
@@ -114,55 +135,80 @@ class Pyramid:
         if not (w > 0 and h > 0):
             raise CameraError(f"crop rectangle must have a positive size, got {w}x{h}")
         span = math.sqrt((w / out_w) * (h / out_h))
+        exact = self._aligned(x, y, w, h, out_w, out_h, span)
+        if exact is not None:
+            return exact
         if span < CUBIC_BELOW:
             # enlarging or ~1:1: one bicubic sample per output pixel (exact at integer offsets)
-            return self._warp(0, x, y, w, h, out_w, out_h, 1, cv2.INTER_CUBIC)
-        j, t = self.choose(span)
+            return self._warp(0, x, y, w, h, out_w, out_h, cv2.INTER_CUBIC)
+        k, t = self.choose(span)
         if t < _MIN_BLEND:
-            return self._warp(j, x, y, w, h, out_w, out_h)
+            return self._warp(k, x, y, w, h, out_w, out_h)
         if t > 1.0 - _MIN_BLEND:
-            return self._warp(j + 1, x, y, w, h, out_w, out_h)
-        fine = self._warp(j, x, y, w, h, out_w, out_h)
-        coarse = self._warp(j + 1, x, y, w, h, out_w, out_h)
+            return self._warp(k + 1, x, y, w, h, out_w, out_h)
+        fine = self._warp(k, x, y, w, h, out_w, out_h)
+        coarse = self._warp(k + 1, x, y, w, h, out_w, out_h)
         return _u8(cv2.addWeighted(fine, 1.0 - t, coarse, t, 0.0))
+
+    def _aligned(
+        self, x: float, y: float, w: float, h: float, out_w: int, out_h: int, span: float
+    ) -> Image | None:
+        """The exact box average when the crop lies on the pixel grid of a whole-octave level.
+
+        A crop of exactly ``2**m`` times the output size whose corner is on the
+        grid of octave level ``j <= m`` (a static camera on a 2x keyframe, say)
+        is an integer box average of that level's pixels (a copy when ``j == m``),
+        which is both cheaper and exact; ``j >= m - 2`` bounds its cost.
+        """
+        m = round(math.log2(span))
+        eps = 1e-6
+        if m < 0 or abs(w / 2**m - out_w) > eps or abs(h / 2**m - out_h) > eps:
+            return None
+        for j in range(min(m, self.max_level // 2), max(m - 2, 0) - 1, -1):
+            f = float(2**j)
+            xi, yi = round(x / f), round(y / f)
+            if abs(x / f - xi) > eps or abs(y / f - yi) > eps:
+                continue
+            lv = self.level(2 * j)
+            r = 2 ** (m - j)
+            if xi < 0 or yi < 0 or xi + out_w * r > lv.shape[1] or yi + out_h * r > lv.shape[0]:
+                return None
+            crop = lv[yi : yi + out_h * r, xi : xi + out_w * r]
+            if r == 1:
+                return crop.copy()
+            return _u8(cv2.resize(crop, (out_w, out_h), interpolation=cv2.INTER_AREA))
+        return None
 
     def _warp(
         self,
-        j: int,
+        k: int,
         x: float,
         y: float,
         w: float,
         h: float,
         out_w: int,
         out_h: int,
-        ss: int = SUPERSAMPLE,
         interpolation: int = cv2.INTER_LINEAR,
     ) -> Image:
-        src = self.level(j)
-        s = 2.0**-j
-        sw, sh = out_w * ss, out_h * ss
-        # sample index u -> level index: (x + (u + 0.5) * w / sw) * s - 0.5
+        src = self.level(k)
+        s = self.scale(min(max(0, k), self.max_level))
+        # output index u -> level index: (x + (u + 0.5) * w / out_w) * s - 0.5
         m = np.array(
             [
-                [w / sw * s, 0.0, (x + 0.5 * w / sw) * s - 0.5],
-                [0.0, h / sh * s, (y + 0.5 * h / sh) * s - 0.5],
+                [w / out_w * s, 0.0, (x + 0.5 * w / out_w) * s - 0.5],
+                [0.0, h / out_h * s, (y + 0.5 * h / out_h) * s - 0.5],
             ],
             dtype=np.float64,
         )
-        out = _u8(
+        return _u8(
             cv2.warpAffine(
                 src,
                 m,
-                (sw, sh),
+                (out_w, out_h),
                 flags=interpolation | cv2.WARP_INVERSE_MAP,
                 borderMode=cv2.BORDER_REFLECT_101,
             )
         )
-        if ss > 1:
-            # exact ss x ss box average: together with the samples' spacing this is
-            # an area (box) filter one output pixel wide
-            out = _u8(cv2.resize(out, (out_w, out_h), interpolation=cv2.INTER_AREA))
-        return out
 
 
 def _scaled_rects(path: CameraPath, n: int, image_shape: tuple[int, ...], what: str) -> FloatArray:
