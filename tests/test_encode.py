@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import struct
+import threading
 import weakref
 from collections.abc import Iterator
 from fractions import Fraction
@@ -335,6 +336,44 @@ def test_interrupted_encode_leaves_no_partial_file(tmp_path: Path) -> None:
         encode(np.zeros((20, 64, 64, 3), np.uint8), out, preset="ultrafast", on_progress=cancel)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
     assert out.read_bytes() == b"previous delivery"
+
+
+def _converter_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name == "vidgen-encode-convert"]
+
+
+def test_a_failing_frame_source_stops_the_encode_and_its_converter(tmp_path: Path) -> None:
+    # frames are pulled and converted in a worker thread while x265 encodes: the
+    # source's own exception must reach the caller, and the worker must not linger
+    def frames() -> Iterator[NDArray[np.uint8]]:
+        for i in range(30):
+            if i == 7:
+                raise Cancelled("source failed at frame 7")
+            yield np.full((64, 64, 3), i * 8, np.uint8)
+
+    with pytest.raises(Cancelled, match="source failed at frame 7"):
+        encode(frames(), tmp_path / "x.mp4", preset="ultrafast")
+    assert list(tmp_path.iterdir()) == []
+    assert _converter_threads() == []
+
+
+def test_cancel_mid_encode_joins_the_converter(tmp_path: Path) -> None:
+    pulled: list[int] = []
+
+    def frames() -> Iterator[NDArray[np.uint8]]:
+        for i in range(200):
+            pulled.append(i)
+            yield np.full((64, 64, 3), i, np.uint8)
+
+    def cancel(done: int, total: int) -> None:
+        if done == 3:
+            raise Cancelled
+
+    with pytest.raises(Cancelled):
+        encode(frames(), tmp_path / "x.mp4", preset="ultrafast", on_progress=cancel)
+    assert _converter_threads() == []
+    # the worker runs at most the bounded queue (plus the frame in hand) ahead
+    assert len(pulled) <= 3 + V.PREFETCH_DEPTH + 2
 
 
 def test_probe_refuses_unreadable_files(tmp_path: Path) -> None:

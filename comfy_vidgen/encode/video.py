@@ -21,6 +21,8 @@ import json
 import logging
 import math
 import os
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
@@ -544,20 +546,25 @@ def encode(
         held = [first]
         del first  # frames must not outlive their encode (memory stays flat)
         frame_iter: Iterator[NDArray[Any]] = _chain(held, it)
-        for arr in frame_iter:
+        pix_fmt = run.pix_fmt
+
+        def convert(i: int, arr: NDArray[Any]) -> Any:
             if arr.shape[:2] != (height, width):
                 raise FrameError(
-                    f"frame {n} is {arr.shape[1]}x{arr.shape[0]}, but frame 0 is {width}x{height}; "
+                    f"frame {i} is {arr.shape[1]}x{arr.shape[0]}, but frame 0 is {width}x{height}; "
                     "all frames must have the same size"
                 )
-            vf = _to_video_frame(arr, run.pix_fmt, reformatter)
-            vf.pts = n
-            vf.time_base = 1 / rate
-            for packet in stream.encode(vf):
-                container.mux(packet)
-            n += 1
-            if on_progress is not None:
-                on_progress(n, max(total, n))
+            return _to_video_frame(arr, pix_fmt, reformatter)
+
+        with _Prefetch(frame_iter, convert) as converted:
+            for vf in converted:
+                vf.pts = n
+                vf.time_base = 1 / rate
+                for packet in stream.encode(vf):
+                    container.mux(packet)
+                n += 1
+                if on_progress is not None:
+                    on_progress(n, max(total, n))
         for packet in stream.encode(None):
             container.mux(packet)
         duration = Fraction(n) / rate
@@ -637,6 +644,81 @@ def run_options(
 ) -> dict[str, str]:
     """The exact FFmpeg encoder options used (recorded in the sidecar)."""
     return _codec_options(encoder, quality, preset, bit_depth, gop, d)
+
+
+#: frames converted ahead of the encoder (bounds memory: about this many + 2 frames)
+PREFETCH_DEPTH = 3
+_DONE = object()
+
+
+class _Failed:
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+class _Prefetch:
+    """Pulls and converts frames in a worker thread while the caller encodes.
+
+    The ffmpeg CLI converts RGB -> YUV in its filter thread while x265 encodes;
+    doing it in the encoding thread serialises the two. swscale and
+    ``avcodec_send_frame`` both release the GIL, so a worker overlaps them.
+    The queue is bounded (memory stays flat); an exception in the worker (a bad
+    frame, a failing source iterator) is re-raised in the caller at that frame;
+    leaving the ``with`` block early (error, cancel) stops and joins the worker.
+    Order, and so the bitstream, is unchanged.
+    """
+
+    def __init__(
+        self, frames: Iterator[NDArray[Any]], convert: Callable[[int, NDArray[Any]], Any]
+    ) -> None:
+        self._frames, self._convert = frames, convert
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=PREFETCH_DEPTH)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._work, name="vidgen-encode-convert", daemon=True
+        )
+
+    def _put(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _work(self) -> None:
+        try:
+            for i, arr in enumerate(self._frames):
+                if self._stop.is_set():
+                    return
+                item = self._convert(i, arr)
+                del arr
+                if not self._put(item):
+                    return
+            self._put(_DONE)
+        except BaseException as e:  # handed to the caller, raised there
+            self._put(_Failed(e))
+
+    def __enter__(self) -> Iterator[Any]:
+        self._thread.start()
+        return self._iter()
+
+    def _iter(self) -> Iterator[Any]:
+        while True:
+            item = self._queue.get()
+            if item is _DONE:
+                return
+            if isinstance(item, _Failed):
+                raise item.exc
+            yield item
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self._queue.get_nowait()
+        self._thread.join()
 
 
 def _chain(held: list[NDArray[Any]], rest: Iterator[NDArray[Any]]) -> Iterator[NDArray[Any]]:
