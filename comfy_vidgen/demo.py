@@ -1,76 +1,97 @@
-"""The demo: real photographs through every stage that exists, reported as it happens."""
+"""The demo's control-machine half: real photos -> viability -> suggested paths -> manifests.
+
+``vidgen demo`` (comfy_vidgen/commands/demo.py) then runs the manifests through the
+orchestrator's local engine. Every step reports what it actually did.
+"""
 
 from __future__ import annotations
 
-import sys
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from .fsutil import atomic_write_text
-from .manifest import build_manifest, dumps_pretty, full_crop, manifest_hash, validate_file
+from .manifest import build_manifest, dumps_pretty
+
+log = logging.getLogger(__name__)
 
 #: scikit-image's bundled real photographs used as keyframes (no download)
-DEMO_PHOTOS = {"astronaut": "astronaut", "coffee": "coffee", "chelsea": "chelsea"}
-SIZE = (512, 288)
+DEMO_PHOTOS = ("astronaut", "coffee", "chelsea")
+SIZE = (384, 216)
+
+Say = Callable[[str], None]
 
 
-def _say(msg: str) -> None:
-    print(msg, file=sys.stdout, flush=True)
+@dataclass(frozen=True)
+class Prepared:
+    shoot: Path
+    manifests: list[Path]
+    rejected: list[tuple[Path, str]]
 
 
-def _write_keyframes(folder: Path) -> list[Path]:
-    from PIL import Image
+def write_keyframes(folder: Path) -> list[Path]:
+    """Three real photos plus one ruined copy (blurred, shrunk) for the pre-filter to catch."""
+    import numpy as np
+    from PIL import Image, ImageFilter
     from skimage import data
 
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name, loader in DEMO_PHOTOS.items():
+    for name in DEMO_PHOTOS:
         p = folder / f"{name}.jpg"
         if not p.exists():
-            Image.fromarray(getattr(data, loader)()[..., :3]).save(p, quality=92)
+            Image.fromarray(np.ascontiguousarray(getattr(data, name)()[..., :3])).save(
+                p, quality=92
+            )
         paths.append(p)
+    bad = folder / "chelsea-out-of-focus.jpg"
+    if not bad.exists():
+        img = Image.open(paths[-1]).filter(ImageFilter.GaussianBlur(6)).resize((240, 160))
+        img.save(bad, quality=60)
+    paths.append(bad)
     return paths
 
 
-def run_demo(out: Path) -> int:
-    from .images import probe_image
+def prepare(out: Path, say: Say) -> Prepared:
+    from .camera.suggest import suggest_paths
+    from .images import load_rgb_array
+    from .viability import video_viability_score
 
     shoot = out / "shoot"
-    manifests = out / "manifests"
-    keyframes = _write_keyframes(shoot)
-    _say(f"1. keyframes: {len(keyframes)} real photos written to {shoot}/")
-    manifests.mkdir(parents=True, exist_ok=True)
-    written = []
-    for i, kf in enumerate(keyframes):
-        info = probe_image(kf)
-        full = full_crop(info.width, info.height, *SIZE)
-        end = {k: v for k, v in full.items()}
-        end["w"], end["h"] = full["w"] * 0.6, full["h"] * 0.6
-        end["x"], end["y"] = full["x"] + full["w"] * 0.2, full["y"] + full["h"] * 0.2
+    keyframes = write_keyframes(shoot)
+    say(f"1. keyframes    {len(keyframes)} photos in {shoot}/ (scikit-image's bundled photographs)")
+    passed: list[Path] = []
+    rejected: list[tuple[Path, str]] = []
+    for kf in keyframes:
+        rep = video_viability_score(kf, output_size=SIZE)
+        if rep.passed:
+            passed.append(kf)
+            say(f"2. viability    PASS   {rep.score:.2f}  {kf.name}")
+        else:
+            rejected.append((kf, "; ".join(rep.reasons)))
+            say(f"2. viability    REJECT {rep.score:.2f}  {kf.name}: {'; '.join(rep.reasons)}")
+    mdir = out / "manifests"
+    manifests: list[Path] = []
+    for i, kf in enumerate(passed):
+        best = suggest_paths(load_rgb_array(kf), SIZE, n=1)[0]
+        cam = best.camera
         m = build_manifest(
             keyframe=kf,
             input_root=shoot,
-            motion_type="zoom_in",
-            start=full,
-            end=end,
+            motion_type=cam["motion_type"],
+            start=cam["start_frame"],
+            end=cam["end_frame"],
+            easing=cam.get("easing", "ease_in_out"),
             workflow="camera_only@1",
             seed=1000 + i,
             size=SIZE,
         )
-        path = manifests / f"{m.id}.json"
+        path = mdir / f"{m.id}.json"
         atomic_write_text(path, dumps_pretty(m))
-        written.append(path)
-    _say(f"2. manifests: {len(written)} camera_only@1 zoom-in manifests in {manifests}/")
-    ok = 0
-    for path in written:
-        checked, errors = validate_file(path, shoot)
-        if checked is not None and not errors:
-            ok += 1
-            _say(f"   valid  {path.name}  manifest_hash {manifest_hash(checked)[:16]}...")
-        else:
-            _say(f"   INVALID {path.name}: {errors}")
-    _say(f"3. validation: {ok}/{len(written)} valid, keyframe hashes checked")
-    _say(
-        "Not run yet: viability, rendering, RIFE retime, H.265 encode and audit are not part "
-        "of this build; no video was produced."
+        manifests.append(path)
+        say(f"3. camera path  {kf.name}: {cam['motion_type']} ({best.rationale})")
+    say(
+        f"4. manifests    {len(manifests)} camera_only@1 manifests in {mdir}/ (validated, keyframes hashed)"
     )
-    return 0 if ok == len(written) else 1
+    return Prepared(shoot, manifests, rejected)

@@ -356,7 +356,8 @@ def _camera_crops(
     camera: Manifest | Camera | None, output_size: tuple[int, int] | None, profile: Profile
 ) -> _Crops | None:
     if camera is None:
-        return None
+        # no path: the largest crop of the requested (or the profile's) output aspect
+        return None if output_size is None else _Crops((), output_size[0], output_size[1])
     from .manifest import Camera, Manifest
 
     if isinstance(camera, Manifest):
@@ -374,8 +375,10 @@ def _camera_crops(
 
 def _upscale(width: int, height: int, crops: _Crops | None, profile: Profile) -> float:
     """Output pixels per source pixel for the smallest crop (the largest upscale)."""
-    if crops is None:
-        ow, oh = profile.output_width, profile.output_height
+    if crops is None or not crops.sizes:
+        ow, oh = (
+            (crops.out_w, crops.out_h) if crops else (profile.output_width, profile.output_height)
+        )
         cw = min(float(width), height * ow / oh)
         return ow / cw
     sw, sh = crops.source or (width, height)

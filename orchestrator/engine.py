@@ -124,9 +124,19 @@ class LocalResult:
 LocalRunner = Callable[..., Any]
 
 
+def _workflow_sha256(ref: str) -> str | None:
+    """sha256 of the workflow's api.json: the local engine runs the same graph in-process."""
+    from comfy_vidgen.workflow_graph import WorkflowError, load_workflow
+
+    try:
+        return load_workflow(ref).api_sha256
+    except (WorkflowError, ValueError):
+        return None
+
+
 def default_local_runner() -> LocalRunner:
     try:
-        from comfy_vidgen.pipeline import run_camera_only  # type: ignore[import-not-found,unused-ignore]
+        from comfy_vidgen.pipeline import run_camera_only
     except ImportError as e:
         raise VidgenError(
             f"the local engine needs comfy_vidgen.pipeline (camera_only), which is not available: {e}"
@@ -244,7 +254,7 @@ class LocalEngine:
             manifest_hash=job.manifest_hash,
             submitted_manifest_hash=job.manifest_hash,
             workflow=job.workflow,
-            workflow_sha256=None,
+            workflow_sha256=_workflow_sha256(job.workflow),
             instance="local",
             gpu=None,
             comfyui_version=None,

@@ -222,3 +222,18 @@ def test_batch_keeps_order_survives_broken_files_and_reports_progress(tmp_path: 
         assert reps[0].passed and reps[0].path == str(good)
         assert [r.score for r in reps[1:3]] == [0.0, 0.0]
         assert ticks == [(i, 4) for i in range(1, 5)]
+
+
+def test_output_size_without_camera_sets_the_upscale_reference() -> None:
+    """A 600x400 photo is enough for 384x216 but not for the default 1024x576."""
+    from conftest import photo
+
+    from comfy_vidgen.viability import video_viability_score
+
+    rgb = photo("coffee")
+    small = video_viability_score(rgb, output_size=(384, 216))
+    default = video_viability_score(rgb)
+    assert small.metrics["upscale"] == pytest.approx(384 / 600)
+    assert default.metrics["upscale"] == pytest.approx(1024 / 600)
+    assert not any("too few pixels" in r for r in small.reasons)
+    assert any("too few pixels" in r for r in default.reasons)
