@@ -68,7 +68,7 @@ def test_run_camera_only_makes_a_verified_clip(
     )
     assert r.encoder == "libx265" and "hevc_nvenc" in r.encoder_reason
     assert ticks[-1] == (13 + 2 * 48, 13 + 2 * 48) and all(
-        a <= b for (a, _), (b, _) in zip(ticks, ticks[1:])
+        a <= b for (a, _), (b, _) in zip(ticks, ticks[1:], strict=False)
     )
     sidecar = json.loads(r.sidecar.read_text())  # type: ignore[union-attr]
     assert sidecar["manifest_hash"] == manifest_hash(m)  # type: ignore[arg-type]
