@@ -556,17 +556,18 @@ def encode(
                 )
             return _to_video_frame(arr, pix_fmt, reformatter)
 
+        dts = _DtsGuard(int(getattr(stream.codec_context, "has_b_frames", 0) or 0))
         with _Prefetch(frame_iter, convert) as converted:
             for vf in converted:
                 vf.pts = n
                 vf.time_base = 1 / rate
                 for packet in stream.encode(vf):
-                    container.mux(packet)
+                    container.mux(dts.fix(packet))
                 n += 1
                 if on_progress is not None:
                     on_progress(n, max(total, n))
         for packet in stream.encode(None):
-            container.mux(packet)
+            container.mux(dts.fix(packet))
         duration = Fraction(n) / rate
         audio_info: dict[str, Any] | None = None
         if audio_in is not None:
@@ -654,6 +655,34 @@ _DONE = object()
 class _Failed:
     def __init__(self, exc: BaseException) -> None:
         self.exc = exc
+
+
+class _DtsGuard:
+    """Repair an impossible decode timestamp before muxing.
+
+    libx265 (via PyAV's FFmpeg 8) sometimes hands back the first packet of a very
+    short clip (2 frames) with an uninitialised dts (e.g. -244813135929 for pts 0);
+    the MP4 muxer then fails with "patches welcome". A dts is valid when it is at
+    most pts and at most ``MAX_REORDER`` frames before it, and strictly increases;
+    anything else is replaced by the smallest value that satisfies both.
+    """
+
+    MAX_REORDER = 64
+
+    def __init__(self, reorder_delay: int) -> None:
+        self.delay = max(0, reorder_delay)
+        self.last: int | None = None
+
+    def fix(self, packet: Any) -> Any:
+        pts, dts = packet.pts, packet.dts
+        if pts is not None:
+            bad = dts is None or dts > pts or pts - dts > self.MAX_REORDER
+            if bad or (self.last is not None and dts <= self.last):
+                fixed = pts - self.delay if self.last is None else self.last + 1
+                log.debug("encoder dts %s for pts %s repaired to %s", dts, pts, fixed)
+                packet.dts = fixed
+            self.last = packet.dts
+        return packet
 
 
 class _Prefetch:
