@@ -113,7 +113,9 @@ def test_models_cli_list_verify(tmp_path: Path, capsys: pytest.CaptureFixture[st
     rec = json.loads(capsys.readouterr().out.splitlines()[0])
     assert rec["name"] == "rife-4.25" and rec["present"] is False
     assert main(["models", "verify", "--dest", str(tmp_path), "--json"]) == 1
-    assert json.loads(capsys.readouterr().out)["status"] == "missing"
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {r["name"]: r["status"] for r in records}["rife-4.25"] == "missing"
+    assert all(r["status"] == "missing" for r in records)  # nothing is fetched in tmp_path
     assert main(["models", "fetch", "nope"]) == 1
     assert "unknown model" in capsys.readouterr().err
 
