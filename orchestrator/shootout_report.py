@@ -34,7 +34,7 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 8px;border-bott
 h3{font-size:15px;margin:16px 0 6px}
 table{border-collapse:collapse;margin:6px 0 12px;background:#fff}
 th,td{border:1px solid #d4d4d4;padding:3px 7px;text-align:right;font-variant-numeric:tabular-nums}
-th{background:#eee}td.l,th.l{text-align:left}
+th{background:#eee}td.l,th.l{text-align:left}td:nth-child(2){white-space:nowrap}
 tr.win td{background:#e3f6e3;font-weight:600}tr.out td{color:#888}
 .ok{color:#167516}.bad{color:#b3261e}.muted{color:#777}
 .grid{display:flex;flex-wrap:wrap;gap:10px}
