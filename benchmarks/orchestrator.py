@@ -148,6 +148,7 @@ def chaos(n: int) -> bool:
             "--json",
             "--lint",
             "basic",
+            "--no-qc",  # the fakes' gradient clips are no camera move; this measures recovery
         ]
         t0 = time.monotonic()
         kills, restarted = 0, False
@@ -212,6 +213,12 @@ def chaos(n: int) -> bool:
         return ok
 
 
+#: CPU ms/job of the orchestrator before grouping ledger writes per dispatcher pass,
+#: reading the proxy environment once per session, skipping websocket-client's
+#: pure-Python UTF-8 check and caching models.lock.json (this machine, 10,000 jobs)
+BEFORE_CPU_MS = {"NORMAL": 6.4, "FULL": 7.5}
+
+
 def scale(n: int, instances: int = 8) -> bool:
     from orchestrator.dispatcher import Dispatcher
     from orchestrator.engine import submit_manifests
@@ -266,15 +273,16 @@ def scale(n: int, instances: int = 8) -> bool:
         )
         print(
             f"  {'ledger sync':12} {'done':>6} {'wall s':>8} {'wall ms/job':>12} "
-            f"{'cpu ms/job':>11} {'target':>7} {'ratio':>6}"
+            f"{'cpu ms/job':>11} {'before':>7} {'target':>7} {'ratio':>6}"
         )
         ok = True
         for durable, (done, wall, cpu) in results.items():
             ms = cpu * 1000 / n
             ok &= done == n
+            sync = "FULL" if durable else "NORMAL"
             print(
-                f"  {'FULL' if durable else 'NORMAL':12} {done:6} {wall:8.1f} "
-                f"{wall * 1000 / n:12.2f} {ms:11.2f} {5.0:7.1f} {ms / 5.0:6.2f}"
+                f"  {sync:12} {done:6} {wall:8.1f} {wall * 1000 / n:12.2f} {ms:11.2f} "
+                f"{BEFORE_CPU_MS[sync]:7.1f} {5.0:7.1f} {ms / 5.0:6.2f}"
             )
         print(
             f"  peak RSS of the orchestrator process: {rss_mb:.0f} MB "

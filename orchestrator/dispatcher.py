@@ -10,6 +10,7 @@ back, and periodically; an attempt found nowhere is *lost* and resubmitted.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -67,6 +68,18 @@ class Tracked:
     due: float = 0.0  # next reconcile time
     started_at: float | None = None
     busy: bool = False  # a download/verify is under way
+    submitted_hash: str | None = None  # manifest_hash of the manifest as sent (None: recompute)
+
+
+@dataclass
+class _Planned:
+    """A job chosen for an instance, ready to be written ahead and posted."""
+
+    inst: Instance
+    job: Job
+    workflow: Workflow
+    manifest_json: str  # the manifest as sent (keyframe path = the uploaded copy)
+    submitted_hash: str
 
 
 @dataclass
@@ -122,6 +135,7 @@ class Dispatcher:
         self.reporter: Reporter = reporter or NullReporter()
         self.instances = {i.name: i for i in make_instances(fleet)}
         self.events: queue.Queue[tuple[str, Event]] = queue.Queue()
+        self._early: tuple[str, Event] | None = None
         self.tracked: dict[str, Tracked] = {}
         self.faults: dict[str, int] = {}
         self._wf_cache: dict[str, Workflow | WorkflowError] = {}
@@ -171,14 +185,18 @@ class Dispatcher:
             while not stop.is_set():
                 if deadline is not None and time.monotonic() > deadline:
                     break
-                now = time.time()
-                self._health_tick(now)
-                self._collect_results()
-                self._reconcile_due(now)
-                self._fill(now, job_ids)
-                if self._finished(job_ids):
+                # one ledger transaction per pass; begin_attempts commits before any POST
+                with self.ledger.batch():
+                    now = time.time()
+                    self._drain_events()
+                    self._health_tick(now)
+                    self._collect_results()
+                    self._reconcile_due(now)
+                    self._fill(now, job_ids)
+                    finished = self._finished(job_ids)
+                if finished:
                     break
-                self._drain_events(timeout=0.02)
+                self._wait_event(timeout=0.02)
         finally:
             self._shutdown()
         return RunSummary(
@@ -280,13 +298,22 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ submission
     def _fill(self, now: float, job_ids: set[str] | None) -> None:
+        """Top up every healthy instance to ``queue_depth``.
+
+        The attempts of a whole fill are written (write-ahead) in one commit, and
+        only then is each ``POST /prompt`` sent.
+        """
         healthy = [i for i in self.instances.values() if i.healthy]
         if not healthy:
             return
-        load = {i.name: len(self._on(i.name)) for i in healthy}
+        load = dict.fromkeys((i.name for i in healthy), 0)
+        for t in self.tracked.values():
+            if t.attempt.instance in load:
+                load[t.attempt.instance] += 1
         free = sum(max(0, self.fleet.queue_depth - n) for n in load.values())
         if free <= 0:
             return
+        planned: list[_Planned] = []
         for job in self.ledger.next_queued(free * 2, now, job_ids):
             candidates = [i for i in healthy if load[i.name] < self.fleet.queue_depth]
             if not candidates:
@@ -297,8 +324,15 @@ class Dispatcher:
                     continue  # wait for another instance rather than repeat the failure
                 preferred = candidates
             inst = min(preferred, key=lambda i: load[i.name])
-            if self._submit(inst, job):
+            p = self._prepare(inst, job)
+            if p is not None:
+                planned.append(p)
                 load[inst.name] += 1
+        if not planned:
+            return
+        attempts = self.ledger.begin_attempts((p.job.job_id, p.inst.name) for p in planned)
+        for p, att in zip(planned, attempts, strict=True):
+            self._post(p, att)
 
     def _upload_keyframe(self, inst: Instance, job: Job, manifest: dict[str, Any]) -> str:
         """Upload into ``vidgen/<sha256[:16]>/`` (content-addressed) and return the input path."""
@@ -313,7 +347,8 @@ class Dispatcher:
             inst.uploaded[key] = f"{res['subfolder'] or subfolder}/{res['name'] or name}"
         return inst.uploaded[key]
 
-    def _submit(self, inst: Instance, job: Job) -> bool:
+    def _prepare(self, inst: Instance, job: Job) -> _Planned | None:
+        """Workflow (linted once), keyframe upload and the manifest to send; None if refused."""
         try:
             wf = self._load_workflow(job.workflow)
         except WorkflowError as e:
@@ -325,7 +360,7 @@ class Dispatcher:
                 error_class=ErrorClass.LINT.value,
                 error_message=str(e),
             )
-            return False
+            return None
         manifest = json.loads(job.manifest_json)
         try:
             manifest["keyframe"]["path"] = self._upload_keyframe(inst, job, manifest)
@@ -339,7 +374,7 @@ class Dispatcher:
                 error_class=ErrorClass.MANIFEST.value,
                 error_message=str(e),
             )
-            return False
+            return None
         except TransportError as e:
             self._count("transport")
             inst.failures += 1
@@ -350,12 +385,23 @@ class Dispatcher:
                 error_message=str(e),
                 avoid_instance=inst.name,
             )
-            return False
-        attempt = self.ledger.begin_attempt(job.job_id, inst.name)  # write-ahead
-        job = self.ledger.get(job.job_id) or job
-        t = Tracked(attempt, job, due=time.time() + self.fleet.poll_interval_s)
+            return None
+        return _Planned(inst, job, wf, canonical_json(submitted).decode(), manifest_hash(submitted))
+
+    def _post(self, p: _Planned, attempt: Attempt) -> bool:
+        """``POST /prompt`` of an attempt that is already durable in the ledger."""
+        inst = p.inst
+        job = dataclasses.replace(
+            p.job, state=JobState.SUBMITTED, attempts=attempt.n, instance=inst.name
+        )
+        t = Tracked(
+            attempt,
+            job,
+            due=time.time() + self.fleet.poll_interval_s,
+            submitted_hash=p.submitted_hash,
+        )
         self.tracked[attempt.prompt_id] = t
-        graph = fill(wf, canonical_json(submitted).decode(), attempt.attempt_job_id)
+        graph = fill(p.workflow, p.manifest_json, attempt.attempt_job_id)
         try:
             inst.client.submit(graph, prompt_id=attempt.prompt_id, client_id=inst.client_id)
         except PromptRejected as e:
@@ -375,17 +421,25 @@ class Dispatcher:
         return True
 
     # ------------------------------------------------------------------ events
-    def _drain_events(self, timeout: float) -> None:
-        try:
-            name, ev = self.events.get(timeout=timeout)
-        except queue.Empty:
+    def _wait_event(self, timeout: float) -> None:
+        """Sleep until an event arrives (kept for the next pass) or ``timeout``."""
+        if self._early is not None:
             return
+        try:
+            self._early = self.events.get(timeout=timeout)
+        except queue.Empty:
+            pass
+
+    def _drain_events(self) -> None:
+        if self._early is not None:
+            item, self._early = self._early, None
+            self._on_event(*item)
         while True:
-            self._on_event(name, ev)
             try:
                 name, ev = self.events.get_nowait()
             except queue.Empty:
                 return
+            self._on_event(name, ev)
 
     def _on_event(self, name: str, ev: Event) -> None:
         if ev.type in ("_connected", "_disconnected"):
@@ -567,7 +621,9 @@ class Dispatcher:
             prompt_id=att.prompt_id,
             manifest=manifest,
             manifest_hash=job.manifest_hash,
-            submitted_manifest_hash=_submitted_hash(manifest, kf_path),
+            submitted_manifest_hash=t.submitted_hash
+            if t.submitted_hash and kf_path == inst.uploaded.get(manifest["keyframe"]["sha256"])
+            else _submitted_hash(manifest, kf_path),
             workflow=job.workflow,
             workflow_sha256=self._wf_sha(job.workflow),
             instance=inst.name,

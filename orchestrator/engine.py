@@ -34,7 +34,7 @@ from . import audit
 from .dispatcher import Dispatcher, NullReporter, Reporter, RunSummary, WorkflowSource
 from .fleet import FleetConfig
 from .ledger import LIVE_ATTEMPTS, AttemptState, Job, JobState, SqliteLedger
-from .retry import ErrorClass
+from .retry import REJECTING, ErrorClass
 from .verify import Expected, Verifier
 from .workflow import load_workflow
 
@@ -231,7 +231,9 @@ class LocalEngine:
         )
         if not res.ok:
             assert res.error_class is not None
-            self._end(job, att.prompt_id, JobState.FAILED, res.error_class, res.error or "")
+            mp4.unlink(missing_ok=True)  # never delivered
+            state = JobState.REJECTED if res.error_class in REJECTING else JobState.FAILED
+            self._end(job, att.prompt_id, state, res.error_class, res.error or "")
             return
         dest_dir = self.out_dir / job.manifest_id
         dest_dir.mkdir(parents=True, exist_ok=True)

@@ -176,6 +176,7 @@ class FakeComfyUI:
         faults: Faults | None = None,
         seed: int = 0,
         device_name: str = "cuda:0 NVIDIA GeForce RTX 4090 : cudaMallocAsync",
+        render: str = "gradient",
     ) -> None:
         self.root = Path(root)
         self.input_dir = self.root / "input"
@@ -185,6 +186,9 @@ class FakeComfyUI:
         self.port = port or _free_port()
         self.exec_s = exec_s
         self.zero_work = zero_work
+        #: "gradient": a cached synthetic clip (flickers over many frames: fails QC);
+        #: "camera": the manifest's camera path over the uploaded keyframe (passes QC)
+        self.render = render
         self.faults = faults or Faults()
         self.device_name = device_name
         self.stats = FakeStats()
@@ -784,6 +788,34 @@ class FakeComfyUI:
             return None, ("comfy_vidgen.manifest.ManifestError", str(e))
         return m, None
 
+    def _camera_video(self, m: Any, frames: int) -> bytes:
+        """What camera_only makes, without RIFE: the path rendered at the output frame count."""
+        import tempfile
+
+        import numpy as np
+        import torch
+
+        from comfy_vidgen.camera import CameraPath, render_path
+        from comfy_vidgen.encode.delivery import deliver
+        from comfy_vidgen.images import load_rgb_array
+        from comfy_vidgen.manifest import verify_keyframe
+
+        kf = load_rgb_array(verify_keyframe(m, self.input_dir))
+        size = (m.output.width, m.output.height)
+        arr = np.stack(list(render_path(kf, CameraPath.from_manifest(m), frames, size)))
+        with tempfile.TemporaryDirectory() as tmp:
+            d = deliver(
+                torch.from_numpy(arr).float().div_(255.0),
+                tmp,
+                fps=m.output.fps,
+                quality=m.output.quality,
+                bit_depth=m.output.bit_depth,
+                encoder="libx265",
+                job_id="fake",
+                manifest=m,
+            )
+            return Path(d.result.path).read_bytes()
+
     def _encode(
         self, m: Any, inputs: dict[str, Any]
     ) -> tuple[dict[str, Any], tuple[str, str] | None]:
@@ -797,11 +829,12 @@ class FakeComfyUI:
             frames -= 1
         subfolder = f"vidgen/{m.id}"
         folder = self.output_dir / subfolder
-        data = (
-            f"zero-work {job_id}\n".encode()
-            if self.zero_work
-            else make_test_video(out.width, out.height, frames, out.fps)
-        )
+        if self.zero_work:
+            data = f"zero-work {job_id}\n".encode()
+        elif self.render == "camera":
+            data = self._camera_video(m, frames)
+        else:
+            data = make_test_video(out.width, out.height, frames, out.fps)
         sha = hashlib.sha256(data).hexdigest()
         missing = self._chance("missing_output", "p_missing_output")
         if not missing and self._chance("bad_hash", "p_bad_hash"):

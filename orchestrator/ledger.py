@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, fields
 from enum import StrEnum
 from pathlib import Path
@@ -133,6 +133,8 @@ class Ledger(Protocol):
     def counts(self) -> dict[str, int]: ...
     def next_queued(self, limit: int, now: float, job_ids: set[str] | None = None) -> list[Job]: ...
     def begin_attempt(self, job_id: str, instance: str) -> Attempt: ...
+    def begin_attempts(self, pairs: Iterable[tuple[str, str]]) -> list[Attempt]: ...
+    def batch(self) -> AbstractContextManager[None]: ...
     def set_attempt(self, prompt_id: str, state: AttemptState, **fields: Any) -> None: ...
     def attempts(
         self,
@@ -232,6 +234,7 @@ class SqliteLedger:
             self.path, timeout=30, isolation_level=None, check_same_thread=False
         )
         self._lock = threading.RLock()
+        self._batch_cur: sqlite3.Cursor | None = None
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         self._db.execute("PRAGMA foreign_keys=ON")
@@ -242,6 +245,17 @@ class SqliteLedger:
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Cursor]:
         with self._lock:
+            outer = self._batch_cur
+            if outer is not None:  # joined to the open batch: a savepoint, committed with it
+                outer.execute("SAVEPOINT tx")
+                try:
+                    yield outer
+                except BaseException:
+                    outer.execute("ROLLBACK TO tx")
+                    outer.execute("RELEASE tx")
+                    raise
+                outer.execute("RELEASE tx")
+                return
             cur = self._db.cursor()
             cur.execute("BEGIN IMMEDIATE")
             try:
@@ -250,6 +264,41 @@ class SqliteLedger:
                 cur.execute("ROLLBACK")
                 raise
             cur.execute("COMMIT")
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Group every write of this thread into one transaction, committed at the end.
+
+        The dispatcher wraps each pass of its loop in a batch: state changes that
+        only record progress (running, verifying, done, requeue) then cost one
+        commit per pass instead of one each. ``begin_attempt(s)`` commits the open
+        batch before returning, so the write-ahead rule (an attempt is durable
+        before its ``POST /prompt``) holds inside a batch too. A crash loses at most
+        the progress of one pass, which reconciliation redoes (``/history`` is the
+        truth and delivery is idempotent).
+        """
+        with self._lock:
+            if self._batch_cur is not None:
+                yield
+                return
+            cur = self._db.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            self._batch_cur = cur
+            try:
+                yield
+            except BaseException:
+                self._batch_cur = None
+                cur.execute("ROLLBACK")
+                raise
+            self._batch_cur = None
+            cur.execute("COMMIT")
+
+    def _commit_batch(self) -> None:
+        """Make everything written so far durable (before an external side effect)."""
+        cur = self._batch_cur
+        if cur is not None:
+            cur.execute("COMMIT")
+            cur.execute("BEGIN IMMEDIATE")
 
     def _migrate(self) -> None:
         with self._tx() as cur:
@@ -400,8 +449,23 @@ class SqliteLedger:
             )
 
     # ------------------------------------------------------------------ attempts
+    def begin_attempts(self, pairs: Iterable[tuple[str, str]]) -> list[Attempt]:
+        """``begin_attempt`` for several ``(job_id, instance)`` pairs, in one durable commit."""
+        with self.batch():
+            out = [self._begin_attempt(job_id, instance) for job_id, instance in pairs]
+            self._commit_batch()
+        return out
+
     def begin_attempt(self, job_id: str, instance: str) -> Attempt:
-        """Record attempt n+1 (state submitting) and move the job to submitted, atomically."""
+        """Record attempt n+1 (state submitting) and move the job to submitted, atomically.
+
+        Durable when it returns, even inside a ``batch`` (write-ahead)."""
+        with self._lock:
+            att = self._begin_attempt(job_id, instance)
+            self._commit_batch()
+        return att
+
+    def _begin_attempt(self, job_id: str, instance: str) -> Attempt:
         now = time.time()
         with self._tx() as cur:
             row = cur.execute("SELECT attempts FROM jobs WHERE job_id = ?", (job_id,)).fetchone()

@@ -169,6 +169,17 @@ class PgLedger(SqliteLedger):
         with self._lock, self._conn.transaction():
             yield _Cursor(self._conn.cursor())
 
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """No grouping here: each write stays its own transaction (claims need row locks)."""
+        yield
+
+    def _commit_batch(self) -> None:
+        pass
+
+    def begin_attempts(self, pairs: Iterable[tuple[str, str]]) -> list[Attempt]:
+        return [self.begin_attempt(job_id, instance) for job_id, instance in pairs]
+
     def _take_session_lock(self) -> int:
         rng = random.SystemRandom()
         while True:

@@ -18,7 +18,8 @@ class ErrorClass(StrEnum):
     MANIFEST = "manifest"  # the ManifestLoader refused the manifest
     LINT = "lint"  # the workflow has a literal where the manifest must decide
     EXECUTION = "execution"  # any other node exception: reported with the node's message
-    VERIFY = "verify"  # decoded output has the wrong frames/fps/size/codec or fails QC
+    VERIFY = "verify"  # decoded output has the wrong frames/fps/size/codec
+    QC = "qc"  # the clip decodes right but fails the QC gate: rejected with the gate's reasons
 
 
 RETRYABLE = frozenset(
@@ -32,7 +33,7 @@ RETRYABLE = frozenset(
     }
 )
 #: the input itself is refused: the job ends ``rejected`` (vs ``failed``)
-REJECTING = frozenset({ErrorClass.VALIDATION, ErrorClass.MANIFEST, ErrorClass.LINT})
+REJECTING = frozenset({ErrorClass.VALIDATION, ErrorClass.MANIFEST, ErrorClass.LINT, ErrorClass.QC})
 
 
 def classify_execution_error(exception_type: str, exception_message: str) -> ErrorClass:

@@ -156,11 +156,18 @@ class Verifier:
             res.error = f"{path.name}: " + ", ".join(problems)
             return res
         if self.gate is not None:
-            passed, report = self.gate(path, manifest or {})
+            try:
+                passed, report = self.gate(path, manifest or {})
+            except Exception as e:  # a QC crash must not deliver the clip either
+                log.exception("QC gate crashed on %s", path)
+                res.error_class = ErrorClass.VERIFY
+                res.error = f"{path.name}: QC gate could not run: {type(e).__name__}: {e}"
+                return res
             res.qc = {"passed": passed, **report}
             if not passed:
-                res.error_class = ErrorClass.VERIFY
-                res.error = f"{path.name}: QC gate failed: {report}"
+                reasons = report.get("reasons") or ["gate failed"]
+                res.error_class = ErrorClass.QC
+                res.error = f"{path.name}: QC gate failed: " + "; ".join(map(str, reasons))
                 return res
         res.ok = True
         return res

@@ -250,3 +250,41 @@ def test_client_shapes_against_fake(tmp_path: Path, fakes) -> None:
     assert "Nope does not exist" in str(e.value)
     assert c.history("unknown") is None and "x" not in c.queue()
     assert c.view_bytes("nothing.mp4", subfolder="vidgen") is None
+
+
+def test_batch_groups_writes_but_attempts_are_durable_before_submission(tmp_path: Path) -> None:
+    """Inside ``batch()`` progress writes wait for the end of the pass, but
+    ``begin_attempts`` commits at once (write-ahead before POST /prompt)."""
+    import sqlite3
+
+    db = tmp_path / "l.db"
+    led = SqliteLedger(db)
+    jobs = [
+        led.add_job(
+            manifest_hash=f"{i:064x}",
+            workflow="camera_only@1",
+            manifest_id=f"m{i}",
+            manifest_json="{}",
+            input_root=str(tmp_path),
+        )[0]
+        for i in range(3)
+    ]
+
+    def other() -> dict[str, str]:
+        with sqlite3.connect(db) as c:
+            return dict(c.execute("SELECT job_id, state FROM jobs").fetchall())
+
+    with led.batch():
+        led.set_job(jobs[0].job_id, JobState.FAILED, error_message="x")
+        assert other()[jobs[0].job_id] == "queued"  # not committed yet
+        atts = led.begin_attempts([(jobs[1].job_id, "gpu0"), (jobs[2].job_id, "gpu1")])
+        seen = other()  # a second connection (a restarted dispatcher) sees them now
+        assert seen[jobs[1].job_id] == seen[jobs[2].job_id] == "submitted"
+        assert seen[jobs[0].job_id] == "failed"  # the open batch was committed with them
+        led.set_attempt(atts[0].prompt_id, AttemptState.SUBMITTED)
+        with pytest.raises(KeyError):  # a failed write inside a batch rolls back alone
+            led.begin_attempt("no-such-job", "gpu0")
+        led.set_job(jobs[2].job_id, JobState.RUNNING)
+    assert other()[jobs[2].job_id] == "running"
+    assert [a.state for a in led.attempts(job_id=jobs[1].job_id)] == [AttemptState.SUBMITTED]
+    led.close()

@@ -70,6 +70,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="full: the pack's workflow lint against the pinned ComfyUI node snapshot (default);"
         " basic: only refuse literals on manifest parameters (custom node sets)",
     )
+    qc = r.add_mutually_exclusive_group()
+    qc.add_argument(
+        "--qc-profile",
+        default=None,
+        metavar="NAME|FILE",
+        help="QC gate every clip must pass before delivery: a preset name or a TOML file"
+        " (default: the packaged default gate); a failing clip ends `rejected` with the reasons",
+    )
+    qc.add_argument("--no-qc", action="store_true", help="skip the QC gate (decode checks stay)")
     r.add_argument(
         "--timeout",
         type=float,
@@ -193,6 +202,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("--engine comfyui needs --fleet FILE or --comfyui URL")
     if args.queue_depth is not None and not 1 <= args.queue_depth <= 64:
         raise UsageError(f"--queue-depth must be in 1..64, got {args.queue_depth}")
+    verifier = _verifier(args)  # a bad --qc-profile is refused before anything runs
     paths = _manifest_paths(args.manifests)
     ledger = open_ledger(args.ledger)
     try:
@@ -220,7 +230,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         try:
             if pending:
                 if engine_name == "local":
-                    engine: Any = LocalEngine(ledger, out_dir=args.out, reporter=display)
+                    engine: Any = LocalEngine(
+                        ledger, out_dir=args.out, reporter=display, verifier=verifier
+                    )
                 else:
                     if args.fleet:
                         fleet = load_fleet(args.fleet)
@@ -238,6 +250,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                         out_dir=args.out,
                         workflows=lambda ref: load_workflow(ref, dirs),
                         reporter=display,
+                        verifier=verifier,
                         full_lint=args.lint == "full",
                     )
                 summary = engine.run(pending, stop, args.timeout)
@@ -287,6 +300,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0 if ok else 1
     finally:
         ledger.close()
+
+
+def _verifier(args: argparse.Namespace) -> Any:
+    """The Verifier of both engines: decode checks, plus the QC gate unless ``--no-qc``."""
+    from orchestrator.verify import Verifier
+
+    if args.no_qc:
+        return Verifier()
+    from comfy_vidgen.qc import verifier_gate
+    from comfy_vidgen.qc.profile import ProfileError
+
+    try:
+        gate = verifier_gate(args.qc_profile, input_root=args.input_root)
+    except ProfileError as e:
+        raise UsageError(f"--qc-profile: {e}") from None
+    return Verifier(gate=gate)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
