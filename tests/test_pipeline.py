@@ -173,6 +173,10 @@ def test_vidgen_run_local_end_to_end_and_dedup(
         and rec["workflow_sha256"]
     )
     assert rec["verification"]["ok"] is True
+    # the default QC gate ran and passed: an eased move's slow start is not "frozen"
+    qc = rec["verification"]["qc"]
+    assert qc["passed"] is True, qc["reasons"]
+    assert qc["metrics"]["stability"]["frozen_frames"] <= 2
     # the same manifests again: nothing new runs, nothing is delivered twice
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0

@@ -65,6 +65,9 @@ FLOW_WIDTH = 128
 #: a frame is frozen when its mean absolute difference from the previous one is
 #: below this (8-bit levels at the analysis size)
 FROZEN_MAD = 0.3
+#: with a manifest, an unchanged frame is only "frozen" where the camera path moves
+#: at least this much (analysis px): an eased start or end legitimately barely moves
+FROZEN_EXPECTED_PX = 1.0
 #: a frame is black when every block mean is below this (8-bit luma)
 BLACK_LEVEL = 16.0
 #: scene cut: luma histograms this far apart (Bhattacharyya) and SSIM below CUT_SSIM
@@ -169,6 +172,13 @@ class Analyzer:
         self.residual: list[float] = []
         self.fidelity: dict[str, Any] | None = None
 
+    def _motion_expected(self, step: int) -> bool:
+        """Whether the manifest's path moves the picture between frames step and step+1."""
+        if self.expected is None or step >= len(self.expected):
+            return True
+        shift = np.abs(self.expected[step].displacement(self.probe)).max()
+        return bool(shift / self.k_analysis >= FROZEN_EXPECTED_PX)
+
     @property
     def analysis_size(self) -> tuple[int, int]:
         return self.aw, self.ah
@@ -213,7 +223,7 @@ class Analyzer:
             s = ssim(self._prev_ssim, sframe)
             self.curves.ssim.append(s)
             mad = float(cv2.absdiff(gray, self._prev_gray).mean())
-            if mad < FROZEN_MAD:
+            if mad < FROZEN_MAD and self._motion_expected(self.n - 1):
                 self.frozen.append(self.n)
             if hist_distance(self._prev_hist, hist) > CUT_HIST and s < CUT_SSIM:
                 self.cuts.append(self.n)
