@@ -45,7 +45,7 @@ def made(coffee_jpeg: Path, input_root: Path) -> Path:
 def test_new_writes_valid_manifest(made: Path, input_root: Path) -> None:
     data = json.loads(made.read_text())
     assert data["keyframe"]["path"] == "coffee.jpg"
-    assert data["generation"] == {"frames": 25, "seed": 11, "workflow": "camera_only@1"}
+    assert data["generation"] == {"frames": 120, "seed": 11, "workflow": "camera_only@1"}
     r = run("manifest", "validate", str(made), "--input-root", str(input_root))
     assert r.returncode == 0 and r.stdout.startswith("OK"), r.stdout + r.stderr
 

@@ -56,9 +56,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"5. ledger       {len(subs)} jobs ({new} new, {len(subs) - new} already known) in {out / 'vidgen.db'}"
         )
         _say(
-            f"6. local engine rendering {SIZE[0]}x{SIZE[1]}: 25 frames -> RIFE -> 120 frames -> H.265 (a minute or two per clip on a laptop CPU)"
+            f"6. local engine rendering {SIZE[0]}x{SIZE[1]}: 120 exact frames -> RIFE (pass-through) -> H.265"
         )
-        engine = LocalEngine(ledger, out_dir=out / "deliveries")
+        from comfy_vidgen.qc import verifier_gate
+        from orchestrator.verify import Verifier
+
+        gate = Verifier(gate=verifier_gate(None, input_root=prep.shoot))
+        engine = LocalEngine(ledger, out_dir=out / "deliveries", verifier=gate)
         summary = engine.run({s.job.job_id for s in subs if s.job is not None}, threading.Event())
         for s in subs:
             job = ledger.get(s.job.job_id) if s.job is not None else None
@@ -69,7 +73,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             _say(f"   {job.state.value:<9} {job.job_id}  {where}")
         done = summary.counts.get("done", 0)
         _say(
-            f"7. verified     {done} clip(s): decoded, 120 frames at 30 fps, sha256 checked; audit records:"
+            f"7. verified     {done} clip(s): decoded, 120 frames at 30 fps, sha256 checked, "
+            "QC gate passed (flicker, flashes, frozen frames, camera path); audit records:"
         )
         for audit in sorted((out / "deliveries").rglob("*.audit.json")):
             _say(f"   {audit}")
