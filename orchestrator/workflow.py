@@ -48,6 +48,11 @@ MANAGED_INPUTS = frozenset(
     }
 )
 
+#: managed inputs ManifestLoader has no output for: a node whose ``manifest`` input is
+#: linked to the loader reads them from the manifest itself (NVENCEncode: "the
+#: manifest's output.quality wins"), so a literal widget value there is ignored
+FROM_LINKED_MANIFEST = frozenset({"quality", "bit_depth"})
+
 
 class WorkflowError(VidgenError):
     """A workflow graph is missing, malformed, or fails the lint."""
@@ -108,6 +113,9 @@ def load_workflow(ref: str, dirs: list[Path] | None = None) -> Workflow:
 def lint(wf: Workflow) -> list[str]:
     """Problems that must stop submission (empty list = fine)."""
     problems: list[str] = []
+    loaders = {
+        str(k) for k, v in wf.graph.items() if isinstance(v, dict) and v.get("class_type") == LOADER
+    }
     try:
         _single(wf.graph, LOADER)
     except WorkflowError as e:
@@ -120,7 +128,12 @@ def lint(wf: Workflow) -> list[str]:
             continue
         if node["class_type"] == LOADER:
             continue
-        for name, value in (node.get("inputs") or {}).items():
+        inputs = node.get("inputs") or {}
+        link = inputs.get("manifest")
+        takes_manifest = isinstance(link, list) and bool(link) and link[0] in loaders
+        for name, value in inputs.items():
+            if takes_manifest and name in FROM_LINKED_MANIFEST:
+                continue
             if name in MANAGED_INPUTS and not isinstance(value, list):
                 problems.append(
                     f"node {node_id} ({node['class_type']}): input {name!r} is the literal "
