@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import io
 import json
@@ -45,35 +46,38 @@ log = logging.getLogger(__name__)
 FAKE_VERSION = "0.3.64"
 INLINE = "(inline manifest_json)"
 
-#: V1 input schemas of the nodes the fake knows (required inputs only matter here)
-NODE_SCHEMAS: dict[str, dict[str, Any]] = {
-    "ManifestLoader": {
-        "input": {
-            "required": {"manifest": [[INLINE]]},
-            "optional": {"manifest_json": ["STRING", {"multiline": True}]},
-        },
-        "output": ["IMAGE", "VIDGEN_MANIFEST", "INT", "INT", "INT", "INT", "INT"],
-        "output_node": False,
-    },
-    "VirtualCamera": {
-        "input": {"required": {"image": ["IMAGE"], "manifest": ["VIDGEN_MANIFEST"]}},
-        "output": ["IMAGE"],
-        "output_node": False,
-    },
-    "RIFEInterpolate": {
-        "input": {"required": {"frames": ["IMAGE"], "target_frames": ["INT", {"min": 2}]}},
-        "output": ["IMAGE"],
-        "output_node": False,
-    },
+#: the pack's nodes the fake "executes": their ``/object_info`` entries (inputs, outputs,
+#: combos) are the committed snapshot of the pinned ComfyUI + pack, as the real one serves
+PACK_NODES = (
+    "ManifestLoader",
+    "CameraPathConditioner",
+    "VirtualCamera",
+    "RIFEInterpolate",
+    "NVENCEncode",
+)
+
+#: the compact graph of ``orchestrator.testing.build_test_graph`` names some inputs
+#: differently from the pack; the fake accepts a node that matches either signature
+TEST_GRAPH_INPUTS: dict[str, dict[str, Any]] = {
+    "VirtualCamera": {"required": {"image": ["IMAGE"], "manifest": ["VIDGEN_MANIFEST"]}},
+    "RIFEInterpolate": {"required": {"frames": ["IMAGE"], "target_frames": ["INT", {"min": 2}]}},
     "NVENCEncode": {
-        "input": {
-            "required": {"frames": ["IMAGE"], "fps": ["INT", {"min": 1}], "job_id": ["STRING"]},
-            "optional": {"manifest": ["VIDGEN_MANIFEST"]},
-        },
-        "output": ["STRING", "STRING"],
-        "output_node": True,
+        "required": {"frames": ["IMAGE"], "fps": ["INT", {"min": 1}], "job_id": ["STRING"]},
+        "optional": {"manifest": ["VIDGEN_MANIFEST"]},
     },
 }
+
+#: nodes that report ``progress`` while they run (the real ones: per frame)
+PROGRESS_NODES = frozenset({"VirtualCamera", "RIFEInterpolate", "NVENCEncode"})
+
+
+@functools.cache
+def node_schemas() -> dict[str, dict[str, Any]]:
+    """``/object_info`` entries of ``PACK_NODES`` from the committed snapshot."""
+    from comfy_vidgen.workflow_graph import load_object_info
+
+    info = load_object_info()
+    return {k: info[k] for k in PACK_NODES}
 
 
 @dataclass
@@ -101,7 +105,7 @@ class Faults:
 
 @dataclass
 class _Run:
-    number: float
+    number: float | int
     prompt_id: str
     prompt: dict[str, Any]
     extra_data: dict[str, Any]
@@ -315,6 +319,10 @@ class FakeComfyUI:
             with contextlib.suppress(Exception):
                 await ws.send_str(json.dumps({"type": event, "data": data}))
 
+    async def _broadcast_status(self) -> None:
+        """ComfyUI's ``queue_updated``: a ``status`` event to every client (no ``sid``)."""
+        await self._send("status", {"status": self._queue_info()}, None)
+
     def _queue_info(self) -> dict[str, Any]:
         remaining = len(self._queue) + (1 if self._running else 0)
         return {"exec_info": {"queue_remaining": remaining}}
@@ -350,6 +358,8 @@ class FakeComfyUI:
                         "ram_free": 32 << 30,
                         "comfyui_version": FAKE_VERSION,
                         "required_frontend_version": "1.27.10",
+                        "installed_templates_version": "0.1.95",
+                        "required_templates_version": "0.1.95",
                         "python_version": sys.version,
                         "pytorch_version": "fake",
                         "embedded_python": False,
@@ -371,12 +381,13 @@ class FakeComfyUI:
 
         @r.get("/object_info")
         async def object_info(request: web.Request) -> web.Response:
-            return web.json_response({k: self._node_info(k) for k in NODE_SCHEMAS})
+            return web.json_response(node_schemas())
 
         @r.get("/object_info/{node_class}")
         async def object_info_node(request: web.Request) -> web.Response:
             cls = request.match_info["node_class"]
-            return web.json_response({cls: self._node_info(cls)} if cls in NODE_SCHEMAS else {})
+            schemas = node_schemas()
+            return web.json_response({cls: schemas[cls]} if cls in schemas else {})
 
         @r.get("/prompt")
         async def get_prompt(request: web.Request) -> web.Response:
@@ -389,10 +400,11 @@ class FakeComfyUI:
                 self.stats.fault("http_500")
                 return web.Response(status=500, text="500 Internal Server Error")
             body = await request.json()
+            number: float | int  # ComfyUI: float when the client gives one, else its int counter
             if "number" in body:
                 number = float(body["number"])
             else:
-                number = float(self._number)
+                number = self._number
                 self._number += 1
             if "prompt" not in body:
                 err = {
@@ -415,6 +427,7 @@ class FakeComfyUI:
             self.stats.submitted += 1
             assert self._wake is not None
             self._wake.set()
+            await self._broadcast_status()  # PromptQueue.put -> queue_updated
             return web.json_response({"prompt_id": prompt_id, "number": number, "node_errors": {}})
 
         @r.get("/queue")
@@ -525,23 +538,46 @@ class FakeComfyUI:
 
         return r
 
-    def _node_info(self, cls: str) -> dict[str, Any]:
-        s = NODE_SCHEMAS[cls]
-        return {
-            "input": s["input"],
-            "input_order": {k: list(v) for k, v in s["input"].items()},
-            "output": s["output"],
-            "output_is_list": [False] * len(s["output"]),
-            "output_name": s["output"],
-            "name": cls,
-            "display_name": cls,
-            "description": "",
-            "python_module": "custom_nodes.comfy-vidgen",
-            "category": "vidgen",
-            "output_node": s["output_node"],
-        }
-
     # ------------------------------------------------------------------ validation
+    @staticmethod
+    def _input_errors(
+        schema: dict[str, Any], inputs: dict[str, Any], prompt: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """Missing required inputs, bad links and combo values not in the list."""
+        errs: list[dict[str, Any]] = []
+        for name, spec in (schema.get("required") or {}).items():
+            if name not in inputs:
+                errs.append(
+                    {
+                        "type": "required_input_missing",
+                        "message": "Required input is missing",
+                        "details": name,
+                        "extra_info": {"input_name": name},
+                    }
+                )
+                continue
+            v = inputs[name]
+            if isinstance(v, list):
+                if len(v) != 2 or str(v[0]) not in prompt:
+                    errs.append(
+                        {
+                            "type": "bad_linked_input",
+                            "message": "Bad linked input, must be a length-2 list of [string, int]",
+                            "details": f"{name}",
+                            "extra_info": {"input_name": name, "received_value": v},
+                        }
+                    )
+            elif isinstance(spec[0], list) and v not in spec[0]:
+                errs.append(
+                    {
+                        "type": "value_not_in_list",
+                        "message": "Value not in list",
+                        "details": f"{name}: '{v}' not in {spec[0]}",
+                        "extra_info": {"input_name": name, "received_value": v},
+                    }
+                )
+        return errs
+
     def _validate(self, prompt: Any) -> tuple[bool, dict[str, Any], list[str], dict[str, Any]]:
         """The subset of ComfyUI's ``validate_prompt`` the vidgen graphs exercise."""
 
@@ -550,6 +586,7 @@ class FakeComfyUI:
 
         if not isinstance(prompt, dict):
             return False, top("invalid_prompt", "Prompt is not a dict"), [], {}
+        schemas = node_schemas()
         outputs: list[str] = []
         for node_id, node in prompt.items():
             cls = node.get("class_type") if isinstance(node, dict) else None
@@ -564,7 +601,7 @@ class FakeComfyUI:
                     [],
                     {},
                 )
-            if cls not in NODE_SCHEMAS:
+            if cls not in schemas:
                 return (
                     False,
                     top(
@@ -575,7 +612,7 @@ class FakeComfyUI:
                     [],
                     {},
                 )
-            if NODE_SCHEMAS[cls]["output_node"]:
+            if schemas[cls]["output_node"]:
                 outputs.append(str(node_id))
         if not outputs:
             return False, top("prompt_no_outputs", "Prompt has no outputs"), [], {}
@@ -583,38 +620,11 @@ class FakeComfyUI:
         for node_id, node in prompt.items():
             cls = node["class_type"]
             inputs = node.get("inputs") or {}
-            errs: list[dict[str, Any]] = []
-            for name, spec in NODE_SCHEMAS[cls]["input"].get("required", {}).items():
-                if name not in inputs:
-                    errs.append(
-                        {
-                            "type": "required_input_missing",
-                            "message": "Required input is missing",
-                            "details": name,
-                            "extra_info": {"input_name": name},
-                        }
-                    )
-                    continue
-                v = inputs[name]
-                if isinstance(v, list):
-                    if len(v) != 2 or str(v[0]) not in prompt:
-                        errs.append(
-                            {
-                                "type": "bad_linked_input",
-                                "message": "Bad linked input, must be a length-2 list of [string, int]",
-                                "details": f"{name}",
-                                "extra_info": {"input_name": name, "received_value": v},
-                            }
-                        )
-                elif isinstance(spec[0], list) and v not in spec[0]:
-                    errs.append(
-                        {
-                            "type": "value_not_in_list",
-                            "message": "Value not in list",
-                            "details": f"{name}: '{v}' not in {spec[0]}",
-                            "extra_info": {"input_name": name, "received_value": v},
-                        }
-                    )
+            errs = self._input_errors(schemas[cls]["input"], inputs, prompt)
+            alt = TEST_GRAPH_INPUTS.get(cls)
+            if errs and alt is not None:
+                alt_errs = self._input_errors(alt, inputs, prompt)
+                errs = alt_errs if len(alt_errs) < len(errs) else errs
             if cls == "ManifestLoader" and inputs.get("manifest") == INLINE:
                 if not str(inputs.get("manifest_json", "")).strip():
                     errs.append(
@@ -651,6 +661,7 @@ class FakeComfyUI:
             run = self._queue.pop(0)
             self._running = run
             self._interrupt = False
+            await self._broadcast_status()  # PromptQueue.get -> queue_updated
             try:
                 await self._execute(run)
             except asyncio.CancelledError:
@@ -659,6 +670,14 @@ class FakeComfyUI:
                 log.exception("fake execution crashed")
             finally:
                 self._running = None
+            # like ComfyUI's prompt worker: task_done (a status broadcast), then
+            # ``executing`` with ``node: None`` to the prompt's client
+            await self._broadcast_status()
+            await self._send(
+                "executing",
+                {"node": None, "prompt_id": run.prompt_id},
+                run.extra_data.get("client_id"),
+            )
 
     async def _execute(self, run: _Run) -> None:
         pid, sid = run.prompt_id, run.extra_data.get("client_id")
@@ -698,9 +717,37 @@ class FakeComfyUI:
         )
         manifest: Any = None
         order = list(run.prompt)
+        states: dict[str, dict[str, Any]] = {}
+
+        async def node_state(node_id: str, value: float, max_: float, state: str) -> None:
+            """ComfyUI's ``progress_state``: every node of the prompt seen so far."""
+            states[node_id] = {
+                "value": value,
+                "max": max_,
+                "state": state,
+                "node_id": node_id,
+                "prompt_id": pid,
+                "display_node_id": node_id,
+                "parent_node_id": None,
+                "real_node_id": node_id,
+            }
+            await self._send("progress_state", {"prompt_id": pid, "nodes": {**states}}, sid)
+
+        async def progress(node_id: str, steps: int, delay_s: float = 0.0) -> None:
+            for k in range(steps):
+                if delay_s:
+                    await asyncio.sleep(delay_s / steps)
+                await node_state(node_id, k + 1, steps, "running")
+                await self._send(
+                    "progress",
+                    {"value": k + 1, "max": steps, "prompt_id": pid, "node": node_id},
+                    sid,
+                )
+
         for i, node_id in enumerate(order):
             node = run.prompt[node_id]
             cls = node["class_type"]
+            await node_state(node_id, 0.0, 1.0, "running")
             await self._send(
                 "executing", {"node": node_id, "display_node": node_id, "prompt_id": pid}, sid
             )
@@ -726,15 +773,7 @@ class FakeComfyUI:
                 if manifest is None and loader is None:
                     err = ("ValueError", "NVENCEncode needs a manifest")
                 else:
-                    steps = 4
-                    for k in range(steps):
-                        if self.exec_s:
-                            await asyncio.sleep(self.exec_s / steps)
-                        await self._send(
-                            "progress",
-                            {"value": k + 1, "max": steps, "prompt_id": pid, "node": node_id},
-                            sid,
-                        )
+                    await progress(node_id, 4, self.exec_s)
                     ui, err = await asyncio.to_thread(self._encode, manifest, node["inputs"])
                     if err is None:
                         outputs[node_id] = ui
@@ -748,6 +787,8 @@ class FakeComfyUI:
                             },
                             sid,
                         )
+            elif cls in PROGRESS_NODES:
+                await progress(node_id, 1)
             if err is not None:
                 await message(
                     "execution_error",
@@ -764,12 +805,11 @@ class FakeComfyUI:
                     },
                 )
                 finish(False, outputs)
-                await self._send("executing", {"node": None, "prompt_id": pid}, sid)
                 return
+            await node_state(node_id, states[node_id]["max"], states[node_id]["max"], "finished")
         await message("execution_success", {"prompt_id": pid})
         finish(True, outputs)
         self.stats.executed += 1
-        await self._send("executing", {"node": None, "prompt_id": pid}, sid)
 
     def _load_manifest(self, inputs: dict[str, Any]) -> tuple[Any, tuple[str, str] | None]:
         from comfy_vidgen.manifest import ManifestError, parse_manifest, verify_keyframe
@@ -857,7 +897,10 @@ class FakeComfyUI:
             atomic_write_bytes(folder / name, data)
             atomic_write_bytes(folder / f"{job_id}.json", json.dumps(sidecar).encode())
             self.stats.completed_job_ids[job_id] = self.stats.completed_job_ids.get(job_id, 0) + 1
-        ui = {
+        # NVENCEncode's ui: the preview entry ComfyUI's frontend shows, plus our report
+        ui: dict[str, Any] = {
+            "images": [{"filename": name, "subfolder": subfolder, "type": "output"}],
+            "animated": [True],
             "vidgen_outputs": [
                 {
                     "filename": name,
@@ -868,7 +911,7 @@ class FakeComfyUI:
                     "encoder": "libx265",
                     "frames": frames,
                 }
-            ]
+            ],
         }
         return ui, None
 
