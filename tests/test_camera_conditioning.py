@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -170,8 +169,10 @@ def test_embedding_matches_comfyuis_own_node(tmp_path: Path) -> None:
     spec = {"width": w, "height": h, "length": n, "poses": poses, "dir": str(tmp_path)}
     script = tmp_path / "run.py"
     script.write_text(COMFY_SCRIPT)
+    from live_comfyui import comfyui_python
+
     proc = subprocess.run(
-        [sys.executable, str(script), comfy, json.dumps(spec)],
+        [comfyui_python(Path(comfy)), str(script), comfy, json.dumps(spec)],
         capture_output=True,
         text=True,
         timeout=300,
