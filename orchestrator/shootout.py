@@ -572,10 +572,11 @@ def summarise(r: VariantResult, cfg: ShootoutConfig) -> None:
         for k in ("gen", "interp", "encode")
     }
     per_clip = r.gpu_s_median
-    r.cost_per_clip = round(per_clip / 3600.0 * cfg.price_per_gpu_hour, 6)
-    r.cost_per_1000 = round(r.cost_per_clip * 1000, 4)
+    cost = per_clip / 3600.0 * cfg.price_per_gpu_hour  # rounded only for display, never reused
+    r.cost_per_clip = round(cost, 6)
+    r.cost_per_1000 = round(cost * 1000, 4)
     if r.pass_rate > 0:
-        r.cost_per_passing_clip = round(r.cost_per_clip / r.pass_rate, 6)
+        r.cost_per_passing_clip = round(cost / r.pass_rate, 6)
     try:
         t = StageSeconds(r.stages["gen"], r.stages["interp"], r.stages["encode"])
         r.capacity = plan(t, cfg.gpus, cfg.target_per_day)
