@@ -34,6 +34,22 @@ from .client import ComfyClient, Event, TransportError
 
 log = logging.getLogger(__name__)
 
+#: the websocket events the dispatcher acts on; others (per-node progress_state,
+#: executed payloads of other nodes...) are dropped before being parsed
+DISPATCH_EVENTS = frozenset(
+    {
+        "status",
+        "execution_start",
+        "execution_cached",
+        "executing",
+        "progress",
+        "executed",
+        "execution_success",
+        "execution_error",
+        "execution_interrupted",
+    }
+)
+
 _NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -208,7 +224,9 @@ class Instance:
             while not self._stop.is_set():
                 try:
                     first = True
-                    for ev in self.client.events(self.client_id, stop=self._stop):
+                    for ev in self.client.events(
+                        self.client_id, stop=self._stop, types=DISPATCH_EVENTS
+                    ):
                         if first:
                             sink.put((self.name, Event("_connected")))
                             first, backoff = False, 0.05
