@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-from ._common import add_input_root, add_json_flag, add_parser, emit_json
+from ._common import add_input_root, add_json_flag, add_parser, emit_json, stop_on_ctrl_c
 
 DEFAULT_LEDGER = "vidgen.db"
 
@@ -218,15 +216,6 @@ def cmd_run(args: argparse.Namespace) -> int:
                 )
         pending = {j for j in scope if (job := ledger.get(j)) and job.state not in TERMINAL}
         display = _Display(len(pending), enabled=not args.json)
-        stop = threading.Event()
-
-        def on_sigint(signum: int, frame: Any) -> None:
-            if stop.is_set():
-                raise KeyboardInterrupt
-            stop.set()
-            print("\nvidgen: stopping (Ctrl-C again to abort); rerun to resume", file=sys.stderr)
-
-        old = signal.signal(signal.SIGINT, on_sigint)
         try:
             if pending:
                 if engine_name == "local":
@@ -253,12 +242,12 @@ def cmd_run(args: argparse.Namespace) -> int:
                         verifier=verifier,
                         full_lint=args.lint == "full",
                     )
-                summary = engine.run(pending, stop, args.timeout)
+                with stop_on_ctrl_c() as stop:
+                    summary = engine.run(pending, stop, args.timeout)
                 interrupted = summary.interrupted
             else:
                 interrupted = False
         finally:
-            signal.signal(signal.SIGINT, old)
             display.close()
         results: list[dict[str, Any]] = []
         ok = all(s.error is None for s in subs)

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
-from ._common import add_json_flag, add_parser, emit_json
+from ._common import add_json_flag, add_parser, emit_json, stop_on_ctrl_c
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -95,16 +93,7 @@ def cmd_shootout(args: argparse.Namespace) -> int:
         full_lint=None if args.lint is None else args.lint == "full",
         timeout_s=args.timeout,
     )
-    stop = threading.Event()
-
-    def on_sigint(signum: int, frame: Any) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-        print("\nvidgen: stopping (Ctrl-C again to abort); rerun to resume", file=sys.stderr)
-
-    old = signal.signal(signal.SIGINT, on_sigint)
-    try:
+    with stop_on_ctrl_c() as stop:
         result = run_shootout(
             args.config,
             out_dir=args.out,
@@ -114,8 +103,6 @@ def cmd_shootout(args: argparse.Namespace) -> int:
             reporter=None if args.json else _Lines(),
             stop=stop,
         )
-    finally:
-        signal.signal(signal.SIGINT, old)
     if args.json:
         emit_json(result.to_dict())
     else:
