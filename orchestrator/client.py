@@ -234,11 +234,25 @@ class ComfyClient:
             self._local.session = None
 
     def _request(
-        self, method: str, path: str, *, timeout: float | None = None, **kw: Any
+        self,
+        method: str,
+        path: str,
+        *,
+        timeout: float | None = None,
+        prepared: bool = False,
+        **kw: Any,
     ) -> requests.Response:
         url = f"{self.base_url}{path}"
+        session = self._session
         try:
-            r = self._session.request(method, url, timeout=timeout or self.timeout_s, **kw)
+            if prepared and not session.proxies:
+                # the hot POST /prompt: prepare directly and send through the same
+                # adapter, skipping Session.request's per-call settings merge
+                prep = requests.PreparedRequest()
+                prep.prepare(method=method, url=url, headers=dict(session.headers), **kw)
+                r = session.send(prep, timeout=timeout or self.timeout_s, allow_redirects=False)
+            else:
+                r = session.request(method, url, timeout=timeout or self.timeout_s, **kw)
         except requests.RequestException as e:
             ambiguous = isinstance(
                 e, requests.ReadTimeout | requests.exceptions.ChunkedEncodingError
@@ -309,7 +323,7 @@ class ComfyClient:
         body: dict[str, Any] = {"prompt": prompt, "prompt_id": prompt_id, "client_id": client_id}
         if extra_data:
             body["extra_data"] = extra_data
-        r = self._request("POST", "/prompt", json=body)
+        r = self._request("POST", "/prompt", json=body, prepared=True)
         try:
             data = r.json()
         except ValueError:
