@@ -78,6 +78,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from ..models import locate
 
     _, entries, root = _select(args)
+    rows: list[dict[str, Any]] = []
     for e in entries:
         path = locate(e, root)
         rec = {
@@ -94,9 +95,16 @@ def cmd_list(args: argparse.Namespace) -> int:
         if args.json:
             emit_json(rec)
         else:
-            size = f"{e.size / 1e6:.1f} MB" if e.size is not None else "? MB"
-            where = str(path) if path else "(not fetched)"
-            print(f"{e.name:<16} {e.folder}/{e.filename:<24} {size:>9}  {e.license:<10} {where}")
+            rows.append(rec)
+    if rows:
+        # columns sized to their content; the licence (often a sentence) goes last
+        name_w = max(len(r["name"]) for r in rows)
+        file_w = max(len(f"{r['folder']}/{r['filename']}") for r in rows)
+        for r in rows:
+            size = f"{r['size'] / 1e6:.1f} MB" if r["size"] is not None else "? MB"
+            where = r["path"] or "(not fetched)"
+            file = f"{r['folder']}/{r['filename']}"
+            print(f"{r['name']:<{name_w}}  {file:<{file_w}}  {size:>9}  {where}  [{r['license']}]")
     return 0
 
 
