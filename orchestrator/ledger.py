@@ -471,26 +471,48 @@ class SqliteLedger:
             row = cur.execute("SELECT attempts FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
             if row is None:
                 raise KeyError(job_id)
-            n = int(row[0]) + 1
-            prompt_id, attempt_job_id = attempt_ids(job_id, n)
-            cur.execute(
-                "INSERT INTO attempts (prompt_id, job_id, n, attempt_job_id, instance, state,"
-                " submitted_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    prompt_id,
-                    job_id,
-                    n,
-                    attempt_job_id,
-                    instance,
-                    AttemptState.SUBMITTING.value,
-                    now,
-                ),
-            )
-            cur.execute(
-                "UPDATE jobs SET state = ?, attempts = ?, instance = ?, updated_at = ?"
-                " WHERE job_id = ?",
-                (JobState.SUBMITTED.value, n, instance, now, job_id),
-            )
+            return self._record_attempt(cur, job_id, int(row[0]) + 1, instance, now)
+
+    def _record_attempt(
+        self,
+        cur: Any,
+        job_id: str,
+        n: int,
+        instance: str,
+        now: float,
+        *,
+        attempt_extra: dict[str, Any] | None = None,
+        job_extra: dict[str, Any] | None = None,
+    ) -> Attempt:
+        """Insert attempt ``n`` (submitting) and move its job to submitted, in ``cur``'s
+        transaction; backends add their own columns (e.g. the PostgreSQL owner)."""
+        prompt_id, attempt_job_id = attempt_ids(job_id, n)
+        att_cols = {
+            "prompt_id": prompt_id,
+            "job_id": job_id,
+            "n": n,
+            "attempt_job_id": attempt_job_id,
+            "instance": instance,
+            "state": AttemptState.SUBMITTING.value,
+            "submitted_at": now,
+            **(attempt_extra or {}),
+        }
+        cur.execute(
+            f"INSERT INTO attempts ({', '.join(att_cols)})"
+            f" VALUES ({', '.join('?' for _ in att_cols)})",
+            tuple(att_cols.values()),
+        )
+        job_cols = {
+            "state": JobState.SUBMITTED.value,
+            "attempts": n,
+            "instance": instance,
+            "updated_at": now,
+            **(job_extra or {}),
+        }
+        cur.execute(
+            f"UPDATE jobs SET {', '.join(f'{k} = ?' for k in job_cols)} WHERE job_id = ?",
+            (*job_cols.values(), job_id),
+        )
         return Attempt(
             prompt_id,
             job_id,

@@ -48,7 +48,6 @@ from .ledger import (
     SqliteLedger,
     _attempt,
     _job,
-    attempt_ids,
     make_job_id,
 )
 
@@ -361,40 +360,15 @@ class PgLedger(SqliteLedger):
                     raise ClaimConflict(
                         f"job {job_id} is claimed by dispatcher session {holder}, which is alive"
                     )
-            n = int(row[0]) + 1
-            prompt_id, attempt_job_id = attempt_ids(job_id, n)
-            cur.execute(
-                "INSERT INTO attempts (prompt_id, job_id, n, attempt_job_id, instance, state,"
-                " submitted_at, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    prompt_id,
-                    job_id,
-                    n,
-                    attempt_job_id,
-                    instance,
-                    AttemptState.SUBMITTING.value,
-                    now,
-                    self.owner,
-                ),
+            return self._record_attempt(
+                cur,
+                job_id,
+                int(row[0]) + 1,
+                instance,
+                now,
+                attempt_extra={"owner": self.owner},
+                job_extra={"claimed_by": self.owner},
             )
-            cur.execute(
-                "UPDATE jobs SET state = ?, attempts = ?, instance = ?, updated_at = ?,"
-                " claimed_by = ? WHERE job_id = ?",
-                (JobState.SUBMITTED.value, n, instance, now, self.owner, job_id),
-            )
-        return Attempt(
-            prompt_id,
-            job_id,
-            n,
-            attempt_job_id,
-            instance,
-            AttemptState.SUBMITTING,
-            now,
-            None,
-            None,
-            None,
-            None,
-        )
 
     def attempts(
         self,
