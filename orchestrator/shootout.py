@@ -28,17 +28,17 @@ import re
 import statistics
 import threading
 import time
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from comfy_vidgen.errors import UsageError, VidgenError
 from comfy_vidgen.fsutil import atomic_write_text
 from comfy_vidgen.manifest import ManifestError, load_manifest, manifest_dict, parse_manifest
+from comfy_vidgen.tomlfile import load_toml_model
 from comfy_vidgen.workflow_specs import KNOWN_PARAMS, all_specs, get_spec
 
 from .dispatcher import Reporter
@@ -164,22 +164,7 @@ class ShootoutConfig(_M):
 
 def load_config(path: str | Path) -> ShootoutConfig:
     p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text("utf-8"))
-    except FileNotFoundError:
-        raise ShootoutConfigError(f"shootout file {p} does not exist") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ShootoutConfigError(f"shootout file {p}: cannot read ({e})") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ShootoutConfigError(f"shootout file {p}: invalid TOML: {e}") from None
-    try:
-        return ShootoutConfig.model_validate(data)
-    except ValidationError as e:
-        msgs = "; ".join(
-            f"{'.'.join(str(x) for x in err['loc']) or '<file>'}: {err['msg']}"
-            for err in e.errors(include_url=False)
-        )
-        raise ShootoutConfigError(f"shootout file {p}: {msgs}") from None
+    return load_toml_model(p, ShootoutConfig, f"shootout file {p}", ShootoutConfigError)
 
 
 # --------------------------------------------------------------------------- variants

@@ -97,7 +97,7 @@ def test_required_metric_missing_fails(tmp_path: Path) -> None:
         ('[[score]]\nmetric = "x"\nweight = 1\nworst = 1\nbest = 1\n', "worst and best"),
         ('[[score]]\nmetric = "x"\nweight = -1\nworst = 0\nbest = 1\n', "weight"),
         ("[flash]\nfield_width = 2.0\n", "field_width"),
-        ("not = [toml", "cannot read"),
+        ("not = [toml", "invalid TOML"),
     ],
 )
 def test_bad_profiles_name_the_problem(tmp_path: Path, text: str, message: str) -> None:

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import math
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..errors import VidgenError
 from ..paths import PRESETS_DIR
+from ..tomlfile import load_toml_model
 
 DEFAULT_PROFILE = "default"
 #: user profiles: <dir>/qc-<name>.toml, looked up before the bundled presets
@@ -114,18 +114,7 @@ def load_profile(spec: str | os.PathLike[str] | Profile | None = None) -> Profil
                 f"(bundled presets or ${USER_DIR_ENV})"
             )
         path = found
-    try:
-        data = tomllib.loads(path.read_text("utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-        raise ProfileError(f"QC profile {path}: cannot read ({e})") from None
-    try:
-        return Profile.model_validate(data)
-    except ValidationError as e:
-        msgs = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<profile>'}: {err['msg']}"
-            for err in e.errors(include_url=False)
-        )
-        raise ProfileError(f"QC profile {path}: {msgs}") from None
+    return load_toml_model(path, Profile, f"QC profile {path}", ProfileError)
 
 
 def metric_value(metrics: dict[str, Any], dotted: str) -> Any:
