@@ -92,10 +92,12 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
         raise UsageError(
             f"-o {args.output}: use a .mp4/.mov/.m4v video or a directory name without extension"
         )
+    if not args.input.exists():
+        raise UsageError(f"input {args.input} does not exist")
     dtype = _dtype(args.dtype, args.device)
     t0 = time.perf_counter()
+    frames_u8, _ = read_frames(args.input)  # bad input is reported before loading weights
     model = load_ifnet(_model_path(args.model), device=args.device, dtype=dtype)
-    frames_u8, _ = read_frames(args.input)
     frames = torch.from_numpy(frames_u8).float().div_(255.0)
     bar = _bar(args.frames, "interpolate")
     try:
