@@ -22,8 +22,10 @@ import os
 import queue
 import re
 import threading
+import time
 import tomllib
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,21 +36,45 @@ from .client import ComfyClient, Event, TransportError
 
 log = logging.getLogger(__name__)
 
-#: the websocket events the dispatcher acts on; others (per-node progress_state,
-#: executed payloads of other nodes...) are dropped before being parsed
+#: the websocket events the dispatcher acts on; others (``status`` broadcasts,
+#: per-node ``progress_state``, ``executed`` payloads, ``execution_cached``...)
+#: are dropped before being parsed
 DISPATCH_EVENTS = frozenset(
     {
-        "status",
         "execution_start",
-        "execution_cached",
         "executing",
         "progress",
-        "executed",
         "execution_success",
         "execution_error",
         "execution_interrupted",
     }
 )
+#: at most this often per instance is a ``progress`` event passed on (display only)
+PROGRESS_INTERVAL_S = 0.2
+#: ``executing`` of a node, as ComfyUI's ``json.dumps`` writes it; only the
+#: ``node: null`` one (the prompt finished) matters to the dispatcher
+_EXECUTING_A_NODE = '"node": "'
+
+
+def dispatch_filter(interval_s: float = PROGRESS_INTERVAL_S) -> Callable[[str, str], bool]:
+    """A ``keep(type, raw)`` for one connection: drops ``executing`` of individual
+    nodes and thins ``progress`` to one per ``interval_s`` (a prompt emits ~15 such
+    events per job; each would cost a parse, a queue hand-off and a thread switch)."""
+    last = 0.0
+
+    def keep(kind: str, raw: str) -> bool:
+        nonlocal last
+        if kind == "executing":
+            return _EXECUTING_A_NODE not in raw  # unknown layout: kept and parsed
+        if kind == "progress":
+            now = time.monotonic()
+            if now - last < interval_s:
+                return False
+            last = now
+        return True
+
+    return keep
+
 
 _NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -222,16 +248,23 @@ class Instance:
         def loop() -> None:
             backoff = 0.05
             while not self._stop.is_set():
+                opened = False
+
+                def on_open() -> None:
+                    nonlocal opened, backoff
+                    opened, backoff = True, 0.05
+                    sink.put((self.name, Event("_connected")))
+
                 try:
-                    first = True
                     for ev in self.client.events(
-                        self.client_id, stop=self._stop, types=DISPATCH_EVENTS
+                        self.client_id,
+                        stop=self._stop,
+                        types=DISPATCH_EVENTS,
+                        keep=dispatch_filter(),
+                        on_open=on_open,
                     ):
-                        if first:
-                            sink.put((self.name, Event("_connected")))
-                            first, backoff = False, 0.05
                         sink.put((self.name, ev))
-                    if not first:
+                    if opened:
                         sink.put((self.name, Event("_disconnected")))
                 except TransportError:
                     pass

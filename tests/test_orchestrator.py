@@ -13,7 +13,7 @@ from orchestrator.client import ComfyClient, PromptRejected
 from orchestrator.dispatcher import Dispatcher, RunSummary
 from orchestrator.engine import submit_manifests
 from orchestrator.fake_comfyui import FakeComfyUI
-from orchestrator.fleet import fleet_from_urls
+from orchestrator.fleet import DISPATCH_EVENTS, dispatch_filter, fleet_from_urls
 from orchestrator.ledger import AttemptState, JobState, SqliteLedger
 from orchestrator.retry import RetryPolicy
 from orchestrator.testing import (
@@ -288,3 +288,50 @@ def test_batch_groups_writes_but_attempts_are_durable_before_submission(tmp_path
     assert other()[jobs[2].job_id] == "running"
     assert [a.state for a in led.attempts(job_id=jobs[1].job_id)] == [AttemptState.SUBMITTED]
     led.close()
+
+
+def test_dispatch_filter_keeps_only_what_the_dispatcher_acts_on() -> None:
+    keep = dispatch_filter(interval_s=3600)
+    node = json.dumps({"type": "executing", "data": {"node": "7", "prompt_id": "p"}})
+    done = json.dumps({"type": "executing", "data": {"node": None, "prompt_id": "p"}})
+    compact = '{"type":"executing","data":{"node":"7","prompt_id":"p"}}'
+    assert not keep("executing", node)
+    assert keep("executing", done)
+    assert keep("executing", compact)  # a layout it cannot read is parsed, not dropped
+    assert keep("progress", "{}") and not keep("progress", "{}")  # one per interval
+    assert keep("execution_success", "{}")
+    assert "status" not in DISPATCH_EVENTS and "progress_state" not in DISPATCH_EVENTS
+
+
+def test_dispatcher_sees_connect_then_only_the_events_it_acts_on(
+    tmp_path: Path, fakes, manifests: list[Path], input_root: Path
+) -> None:
+    """Over the fake's real websocket: per instance ``_connected`` comes before any
+    event, per-node ``executing``/``progress_state``/``status`` never reach the
+    dispatcher, and each prompt's ``execution_success`` and ``executing`` null do."""
+    seen: list[tuple[str, str, str | None]] = []
+
+    class Recording(Dispatcher):
+        def _on_event(self, name, ev):  # type: ignore[no-untyped-def]
+            seen.append((name, ev.type, ev.data.get("node", "-")))
+            super()._on_event(name, ev)
+
+    fake = fakes()
+    ledger = SqliteLedger(tmp_path / "ledger.db")
+    ids = {s.job.job_id for s in submit_manifests(ledger, manifests, input_root) if s.job}
+    wf = build_test_workflow()
+    d = Recording(
+        ledger,
+        fleet_from_urls([fake.url], **FAST),
+        out_dir=tmp_path / "out",
+        workflows=lambda ref: wf,
+        verifier=Verifier(probe=probe_for_tests()),
+        policy=POLICY,
+    )
+    assert d.run(ids, timeout_s=60).counts["done"] == 3
+    types = [t for _, t, _ in seen]
+    assert types[0] == "_connected"
+    assert set(types) <= DISPATCH_EVENTS | {"_connected", "_disconnected"}
+    assert types.count("execution_start") == 3
+    assert types.count("execution_success") == 3
+    assert [n for _, t, n in seen if t == "executing"] == [None, None, None]
