@@ -58,8 +58,9 @@ class _BlendNet:
     def pack(self, frames: torch.Tensor) -> torch.Tensor:
         return frames
 
-    def interpolate(self, p0: torch.Tensor, p1: torch.Tensor, t: torch.Tensor, scale: float):
-        return torch.lerp(p0, p1, t.view(-1, 1, 1, 1))
+    def interpolate_stacked(self, both: torch.Tensor, t: torch.Tensor, scale: float):
+        b = both.shape[0] // 2
+        return torch.lerp(both[:b], both[b:], t.view(-1, 1, 1, 1))
 
 
 def _blend_model() -> LoadedModel:

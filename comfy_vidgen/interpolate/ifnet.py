@@ -83,12 +83,27 @@ class IFBlock(nn.Module):
         self.convblock = nn.Sequential(*(ResConv(c) for _ in range(8)))
         self.lastconv = nn.Sequential(nn.ConvTranspose2d(c, 4 * 13, 4, 2, 1), nn.PixelShuffle(2))
 
-    def forward(self, x: Tensor, channels_last: bool = False) -> Tensor:
-        """``x`` already resampled to 1/scale (fp32); returns 13 fp32 channels at 1/scale."""
+    def forward(self, x: Tensor, channels_last: bool = False, channels: int = 13) -> Tensor:
+        """``x`` already resampled to 1/scale (fp32); returns the first ``channels`` of the
+        13 output channels (fp32, at 1/scale).
+
+        The pixel shuffle takes output channel c from transposed-conv channels 4c..4c+3,
+        so fewer output channels need proportionally fewer of them: the last block's
+        8 context channels are never used, and skipping them saves ~60 % of its
+        full-resolution output stage.
+        """
         x = x.to(dtype=next(self.parameters()).dtype)
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        out: Tensor = self.lastconv(self.convblock(self.conv0(x)))
+        y = self.convblock(self.conv0(x))
+        if channels == 13:
+            out: Tensor = self.lastconv(y)
+        else:
+            up: nn.ConvTranspose2d = self.lastconv[0]  # type: ignore[assignment]
+            n = 4 * channels
+            bias = None if up.bias is None else up.bias[:n]
+            z = F.conv_transpose2d(y, up.weight[:, :n], bias, stride=2, padding=1)
+            out = F.pixel_shuffle(z, 2)
         return out.float()
 
 
@@ -127,6 +142,97 @@ class _Warper:
         )
 
 
+def _sampled(s_next: float, h: int, w: int) -> bool:
+    """Whether the next block's 1/s' reduction reads a strict subset (2 of s') of pixels."""
+    n = int(s_next)
+    return n == s_next and n >= 4 and n % 2 == 0 and h % n == 0 and w % n == 0
+
+
+class _Sampler:
+    """Full-resolution quantities at the pixels a 1/s' bilinear reduction reads.
+
+    ``F.interpolate(x, scale_factor=1/s')`` (align_corners=False, s' even) reads,
+    for output pixel i, source pixels s'i + s'/2 - 1 and s'i + s'/2 with weight 1/2
+    each (per axis). ``rows``/``cols`` list those pixels in order, so a 2x2 mean of
+    anything evaluated on that grid equals its reduction.
+    """
+
+    def __init__(self, h: int, w: int, s_next: int, device: torch.device) -> None:
+        def picks(n: int) -> Tensor:
+            base = torch.arange(n // s_next, device=device) * s_next + (s_next // 2 - 1)
+            return torch.stack([base, base + 1], 1).reshape(-1)
+
+        self.rows, self.cols = picks(h), picks(w)
+        xs = torch.linspace(-1.0, 1.0, w, device=device)[self.cols]
+        ys = torch.linspace(-1.0, 1.0, h, device=device)[self.rows]
+        gx = xs.view(1, -1).expand(len(self.rows), -1)
+        gy = ys.view(-1, 1).expand(-1, len(self.cols))
+        self.base = torch.stack([gx, gy], -1).unsqueeze(0)  # [1, h', w', 2]
+        self.k = torch.tensor([2.0 / (w - 1.0), 2.0 / (h - 1.0)], device=device)
+        self._taps: dict[tuple[float, int, int], tuple[Tensor, ...]] = {}
+
+    def _taps_for(self, s: float, small_h: int, small_w: int) -> tuple[Tensor, ...]:
+        """Source rows/cols and weights of ``F.interpolate(scale_factor=s)`` at our picks."""
+        key = (s, small_h, small_w)
+        taps = self._taps.get(key)
+        if taps is None:
+
+            def axis(idx: Tensor, size: int) -> tuple[Tensor, Tensor, Tensor]:
+                src = ((idx.float() + 0.5) * (1.0 / s) - 0.5).clamp(min=0.0)
+                i0 = src.floor().long().clamp(max=size - 1)
+                i1 = (i0 + 1).clamp(max=size - 1)
+                return i0, i1, src - i0.float()
+
+            taps = (*axis(self.rows, small_h), *axis(self.cols, small_w))
+            self._taps[key] = taps
+        return taps
+
+    def upsample(self, x: Tensor, s: float) -> Tensor:
+        """``F.interpolate(x, scale_factor=s, mode="bilinear")`` at the picked pixels.
+
+        Separable: columns first on the small input (transposed, so that both
+        gathers copy whole rows, which is several times faster than gathering
+        along the last dimension), then rows.
+        """
+        r0, r1, lr, c0, c1, lc = self._taps_for(s, x.shape[2], x.shape[3])
+        xt = x.transpose(2, 3).contiguous()  # [N, C, w, h]
+        xt = torch.lerp(xt.index_select(2, c0), xt.index_select(2, c1), lc.view(1, 1, -1, 1))
+        x = xt.transpose(2, 3).contiguous()  # [N, C, h, w']
+        return torch.lerp(x.index_select(2, r0), x.index_select(2, r1), lr.view(1, 1, -1, 1))
+
+    def flow(self, terms: list[tuple[Tensor, float]]) -> Tensor:
+        """The accumulated full-resolution flow (sum of upsampled deltas) at the picks."""
+        out: Tensor | None = None
+        for d, s in terms:
+            up = self.upsample(d, s) * s
+            out = up if out is None else out + up
+        assert out is not None
+        return out
+
+    def warp(self, img: Tensor, flow: Tensor) -> Tensor:
+        """Backward warp of full-resolution ``img`` by ``flow`` (given at the picks)."""
+        coords = torch.addcmul(self.base, flow.permute(0, 2, 3, 1), self.k)
+        return F.grid_sample(
+            img, coords, mode="bilinear", padding_mode="border", align_corners=True
+        )
+
+
+class _Samplers:
+    """One ``_Sampler`` per (size, reduction, device); retimes run one size at a time."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[int, int, int, str], _Sampler] = {}
+
+    def get(self, h: int, w: int, s_next: float, device: torch.device) -> _Sampler:
+        key = (h, w, int(s_next), str(device))
+        got = self._cache.get(key)
+        if got is None:
+            if len(self._cache) > 8:
+                self._cache.clear()
+            got = self._cache[key] = _Sampler(h, w, int(s_next), device)
+        return got
+
+
 class IFNet(nn.Module):
     """RIFE 4.25 IFNet; module names match the published state dict."""
 
@@ -139,6 +245,7 @@ class IFNet(nn.Module):
         self.block4 = IFBlock(BLOCKN_IN, BLOCK_WIDTHS[4])
         self.encode = Head()
         self._warp = _Warper()
+        self._sampler = _Samplers()
         #: run the convolutions in NHWC (set with ``use_channels_last``)
         self.channels_last = False
 
@@ -166,42 +273,77 @@ class IFNet(nn.Module):
         return torch.cat([frames.float(), self.features(frames)], 1)
 
     def interpolate(self, pack0: Tensor, pack1: Tensor, t: Tensor, scale: float = 1.0) -> Tensor:
-        """Frames at times ``t`` [B] between two packed frames [B, 7, H, W]; fp32 0..1 out.
+        """Frames at times ``t`` [B] between two packed frames [B, 7, H, W]; fp32 0..1 out."""
+        return self.interpolate_stacked(torch.cat([pack0, pack1], 0), t, scale)
+
+    def interpolate_stacked(self, both: Tensor, t: Tensor, scale: float = 1.0) -> Tensor:
+        """``interpolate`` with the pairs stacked as [first frames; second frames] [2B, 7, H, W].
+
+        A retimer with batch 1 passes two consecutive rows of its packed frames, a
+        view, so no 2 x 7-channel full-resolution copy is made per output frame.
 
         H and W must be multiples of ``STRIDE / scale`` (see ``pad_multiple``).
         ``scale`` < 1 estimates flow at lower resolution (faster, for 4K).
 
         Computation order differs from a literal reading of the architecture only where
-        the result is the same: bilinear resampling is per channel, so inputs are
-        resampled before being concatenated (at the block's low resolution), and the
-        frame and its features are warped in one call since they share the flow.
+        the result is the same up to float rounding:
+
+        * bilinear resampling is per channel, so inputs are resampled before being
+          concatenated (at the block's low resolution), and the frame and its
+          features are warped in one call since they share the flow;
+        * the coarse blocks' full-resolution flow, context and warp are only ever
+          read by the next block's bilinear 1/s' reduction, which (s' even, no
+          antialias) reads exactly two rows and two columns of every s' x s' cell.
+          While s' >= 4 those are the only pixels computed: the upsampled flow and
+          context are evaluated at them (``_Sampler``), the frames are warped at
+          them, and a 2x2 mean gives the reduction. Full-resolution tensors are
+          built from the first block whose successor needs every pixel.
         """
-        b, _, h, w = pack0.shape
-        both = torch.cat([pack0, pack1], 0)  # [2B, 7, H, W]
+        b, h, w = both.shape[0] // 2, both.shape[2], both.shape[3]
         blocks = (self.block0, self.block1, self.block2, self.block3, self.block4)
-        flow: Tensor | None = None
-        out: Tensor | None = None
-        warped = both
-        for block, base_scale in zip(blocks, BLOCK_SCALES, strict=True):
-            s = base_scale / scale
-            lo = _resize(warped, 1.0 / s)  # frames and features (warped after block0)
+        scales = [base / scale for base in BLOCK_SCALES]
+        terms: list[tuple[Tensor, float]] = []  # flow deltas at block resolution
+        flow: Tensor | None = None  # full resolution, once materialised
+        lo = _resize(both, 1.0 / scales[0])
+        extra: list[Tensor] = []  # context and flow of the previous block, at 1/s
+        for k, (block, s) in enumerate(zip(blocks, scales, strict=True)):
             tmap = t.to(lo.device, torch.float32).view(b, 1, 1, 1)
             tmap = tmap.expand(b, 1, lo.shape[2], lo.shape[3])
-            parts = [lo[:b, :3], lo[b:, :3], lo[:b, 3:], lo[b:, 3:], tmap]
-            if flow is not None:
-                assert out is not None
-                parts += [_resize(out[:, 4:], 1.0 / s), _resize(flow, 1.0 / s) * (1.0 / s)]
-            out = _resize(block(torch.cat(parts, 1), self.channels_last), s)
-            del parts, lo
-            delta = out[:, :4] * s
-            flow = delta if flow is None else flow + delta
-            # t->0 flow for frame 0, t->1 flow for frame 1: one sampling call for both
+            parts = [lo[:b, :3], lo[b:, :3], lo[:b, 3:], lo[b:, 3:], tmap, *extra]
+            last = k == len(blocks) - 1
+            # 13 channels at 1/s: flow (4), mask (1), context (8; unused after the last)
+            small = block(torch.cat(parts, 1), self.channels_last, 5 if last else 13)
+            del parts
+            terms.append((small[:, :4], s))
+            s_next = 1.0 if last else scales[k + 1]
+            if not last and flow is None and _sampled(s_next, h, w):
+                sampler = self._sampler.get(h, w, s_next, small.device)
+                fpts = sampler.flow(terms)  # [B, 4, 2H/s', 2W/s']
+                flows = torch.cat([fpts[:, :2], fpts[:, 2:4]], 0)
+                lo = F.avg_pool2d(sampler.warp(both, flows), 2)
+                ctx = F.avg_pool2d(sampler.upsample(small[:, 4:], s), 2)
+                extra = [ctx, F.avg_pool2d(fpts, 2) * (1.0 / s_next)]
+                continue
+            if flow is None:  # first full-resolution block: sum the earlier deltas
+                for d, sd in terms:
+                    up = _resize(d, sd) * sd
+                    flow = up if flow is None else flow + up
+            else:
+                flow = flow + _resize(small[:, :4], s) * s
+            assert flow is not None
             flows = torch.cat([flow[:, :2], flow[:, 2:4]], 0)
-            last = block is self.block4
-            warped = self._warp(both[:, :3] if last else both, flows)
-        assert out is not None
-        m = torch.sigmoid(out[:, 4:5])
-        return torch.lerp(warped[b:, :3], warped[:b, :3], m)
+            if last:
+                warped = self._warp(both[:, :3], flows)
+                m = torch.sigmoid(_resize(small[:, 4:5], s))
+                return torch.lerp(warped[b:], warped[:b], m)
+            warped = self._warp(both, flows)
+            lo = _resize(warped, 1.0 / s_next)
+            extra = [
+                _resize(_resize(small[:, 4:], s), 1.0 / s_next),
+                _resize(flow, 1.0 / s_next) * (1.0 / s_next),
+            ]
+            del warped
+        raise AssertionError("unreachable: the last block returns")
 
     def forward(self, img0: Tensor, img1: Tensor, t: Tensor, scale: float = 1.0) -> Tensor:
         """Plain two-frame call (encodes both frames); the retimer uses the split API."""

@@ -234,10 +234,10 @@ def retime(
             chunk = work[k : k + bs]
             pairs = [s.pair for s in chunk]
             cache.ensure(sorted({*pairs, *(p + 1 for p in pairs)}))
-            p0 = torch.stack([cache.packs[p] for p in pairs])
-            p1 = torch.stack([cache.packs[p + 1] for p in pairs])
+            # [first frames; second frames] in one copy (not two stacks and a cat)
+            both = torch.stack([cache.packs[p + j] for j in (0, 1) for p in pairs])
             t = torch.tensor([s.t for s in chunk], dtype=torch.float32, device=model.device)
-            mid = model.net.interpolate(p0, p1, t, scale)
+            mid = model.net.interpolate_stacked(both, t, scale)
             mid = mid[:, :, :h, :w].clamp_(0.0, 1.0).permute(0, 2, 3, 1).float().cpu()
             out[[s.index for s in chunk]] = mid
             done += len(chunk)
