@@ -217,9 +217,17 @@ def _prompt(client: Any, manifest_path: Path, root: Path, job: str) -> dict[str,
     return fill(load_workflow("camera_only@1"), canonical_json(parse_manifest(data)).decode(), job)
 
 
-def _record(url: str, api: dict[str, Any], timeout: float = 600) -> tuple[list[Any], Any]:
-    """Submit ``api`` with our own websocket open; the events until the end, and /history."""
+def _record(
+    url: str, api: dict[str, Any], timeout: float = 600, raw: list[tuple[str, str]] | None = None
+) -> tuple[list[Any], Any]:
+    """Submit ``api`` with our own websocket open; the events until the end, and /history.
+    ``raw`` collects each text frame's (type, text) as the dispatcher's filter sees it."""
     from orchestrator.client import ComfyClient
+
+    def keep(kind: str, text: str) -> bool:
+        if raw is not None:
+            raw.append((kind, text))
+        return True
 
     client = ComfyClient(url)
     client_id, prompt_id = uuid.uuid4().hex, uuid.uuid4().hex
@@ -228,7 +236,7 @@ def _record(url: str, api: dict[str, Any], timeout: float = 600) -> tuple[list[A
     timer.start()
     events = []
     try:
-        it = client.events(client_id, stop=stop)
+        it = client.events(client_id, stop=stop, keep=keep)
         first = next(it)  # the socket is open (ComfyUI greets with `status`) before we submit
         events.append(first)
         client.submit(api, prompt_id=prompt_id, client_id=client_id)
@@ -304,7 +312,8 @@ def test_fake_comfyui_speaks_like_the_real_one(comfy: LiveComfyUI, tmp_path: Pat
     manifest = _write_manifest(root, "coffee", "zoom_in", 99, "xcheck-coffee")
     real_client = ComfyClient(comfy.url)
     api = _prompt(real_client, manifest, root, job="xcheck-1")
-    real_events, real_hist = _record(comfy.url, api)
+    raw: list[tuple[str, str]] = []
+    real_events, real_hist = _record(comfy.url, api, raw=raw)
     real_stats = real_client.system_stats()
     real_client.close()
     assert real_hist["status"]["status_str"] == "success", real_hist["status"]
@@ -317,6 +326,15 @@ def test_fake_comfyui_speaks_like_the_real_one(comfy: LiveComfyUI, tmp_path: Pat
         fake_client.close()
 
     assert _types(fake_events) == _types(real_events)
+    # the dispatcher drops per-node `executing` from the raw text: ComfyUI's layout
+    from orchestrator.fleet import dispatch_filter
+
+    keep = dispatch_filter(interval_s=0)
+    executing = [(text, json.loads(text)["data"]["node"]) for k, text in raw if k == "executing"]
+    assert executing and executing[-1][1] is None
+    assert [keep("executing", text) for text, _ in executing] == [
+        node is None for _, node in executing
+    ]
     nodes = [
         (e.type, e.data.get("node")) for e in real_events if e.type in ("executing", "executed")
     ]
