@@ -265,6 +265,17 @@ class SqliteLedger:
                 raise
             cur.execute("COMMIT")
 
+    def _write1(self, sql: str, params: tuple[Any, ...]) -> sqlite3.Cursor:
+        """One write statement: atomic on its own, so no savepoint or BEGIN is needed.
+
+        Outside a batch the connection autocommits it; inside one it joins the open
+        transaction, and a failing statement is undone by SQLite alone (statement
+        journal) while the batch goes on, which is what ``_tx``'s savepoint gives a
+        multi-statement body. The dispatcher makes ~9 such writes per job.
+        """
+        with self._lock:
+            return self._db.execute(sql, params)
+
     @contextmanager
     def batch(self) -> Iterator[None]:
         """Group every write of this thread into one transaction, committed at the end.
@@ -416,11 +427,10 @@ class SqliteLedger:
         if bad:
             raise ValueError(f"unknown job fields {sorted(bad)}")
         cols = ["state = ?", "updated_at = ?", *(f"{k} = ?" for k in fields)]
-        with self._tx() as cur:
-            cur.execute(
-                f"UPDATE jobs SET {', '.join(cols)} WHERE job_id = ?",
-                (state.value, time.time(), *fields.values(), job_id),
-            )
+        self._write1(
+            f"UPDATE jobs SET {', '.join(cols)} WHERE job_id = ?",
+            (state.value, time.time(), *fields.values(), job_id),
+        )
 
     def requeue(
         self,
@@ -432,21 +442,20 @@ class SqliteLedger:
         avoid_instance: str | None,
         lost: bool = False,
     ) -> None:
-        with self._tx() as cur:
-            cur.execute(
-                "UPDATE jobs SET state = ?, not_before = ?, error_class = ?, error_message = ?,"
-                " avoid_instance = ?, lost = lost + ?, updated_at = ? WHERE job_id = ?",
-                (
-                    JobState.QUEUED.value,
-                    not_before,
-                    error_class,
-                    error_message,
-                    avoid_instance,
-                    1 if lost else 0,
-                    time.time(),
-                    job_id,
-                ),
-            )
+        self._write1(
+            "UPDATE jobs SET state = ?, not_before = ?, error_class = ?, error_message = ?,"
+            " avoid_instance = ?, lost = lost + ?, updated_at = ? WHERE job_id = ?",
+            (
+                JobState.QUEUED.value,
+                not_before,
+                error_class,
+                error_message,
+                avoid_instance,
+                1 if lost else 0,
+                time.time(),
+                job_id,
+            ),
+        )
 
     # ------------------------------------------------------------------ attempts
     def begin_attempts(self, pairs: Iterable[tuple[str, str]]) -> list[Attempt]:
@@ -532,11 +541,10 @@ class SqliteLedger:
         if bad:
             raise ValueError(f"unknown attempt fields {sorted(bad)}")
         cols = ["state = ?", *(f"{k} = ?" for k in fields)]
-        with self._tx() as cur:
-            cur.execute(
-                f"UPDATE attempts SET {', '.join(cols)} WHERE prompt_id = ?",
-                (state.value, *fields.values(), prompt_id),
-            )
+        self._write1(
+            f"UPDATE attempts SET {', '.join(cols)} WHERE prompt_id = ?",
+            (state.value, *fields.values(), prompt_id),
+        )
 
     def attempts(
         self,

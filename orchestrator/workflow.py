@@ -9,7 +9,6 @@ fills exactly two things: ManifestLoader's ``manifest_json`` and NVENCEncode's
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import os
@@ -158,11 +157,23 @@ def check(wf: Workflow, *, full: bool = False) -> None:
 
 
 def fill(wf: Workflow, manifest_json: str, attempt_job_id: str) -> dict[str, Any]:
-    """The graph to submit for one attempt (the shipped graph is never modified)."""
-    g = copy.deepcopy(wf.graph)
-    loader = g[wf.loader_id].setdefault("inputs", {})
+    """The graph to submit for one attempt (the shipped graph is never modified).
+
+    Only the nodes that change are copied; the others are shared with ``wf.graph``,
+    so treat the result as read-only (it is serialised and sent). A deep copy of the
+    whole graph per submission was a tenth of the dispatcher's CPU time.
+    """
+    g = dict(wf.graph)
+
+    def node(nid: str) -> dict[str, Any]:
+        if g[nid] is wf.graph[nid]:
+            g[nid] = {**wf.graph[nid], "inputs": dict(wf.graph[nid].get("inputs", {}))}
+        inputs: dict[str, Any] = g[nid]["inputs"]
+        return inputs
+
+    loader = node(wf.loader_id)
     loader["manifest"] = INLINE_MANIFEST
     loader["manifest_json"] = manifest_json
     for eid in wf.encoder_ids:
-        g[eid].setdefault("inputs", {})["job_id"] = attempt_job_id
+        node(eid)["job_id"] = attempt_job_id
     return g

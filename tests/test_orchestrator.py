@@ -335,3 +335,18 @@ def test_dispatcher_sees_connect_then_only_the_events_it_acts_on(
     assert types.count("execution_start") == 3
     assert types.count("execution_success") == 3
     assert [n for _, t, n in seen if t == "executing"] == [None, None, None]
+
+
+def test_fill_never_touches_the_shipped_graph() -> None:
+    from orchestrator.workflow import INLINE_MANIFEST, fill, load_workflow
+
+    wf = load_workflow("camera_only@1")
+    before = json.dumps(wf.graph, sort_keys=True)
+    a, b = fill(wf, '{"a": 1}', "job-a"), fill(wf, '{"b": 2}', "job-b")
+    assert json.dumps(wf.graph, sort_keys=True) == before
+    assert a[wf.loader_id]["inputs"]["manifest_json"] == '{"a": 1}'
+    assert b[wf.loader_id]["inputs"]["manifest_json"] == '{"b": 2}'
+    assert a[wf.loader_id]["inputs"]["manifest"] == INLINE_MANIFEST
+    for eid in wf.encoder_ids:
+        assert (a[eid]["inputs"]["job_id"], b[eid]["inputs"]["job_id"]) == ("job-a", "job-b")
+    assert set(a) == set(wf.graph)
