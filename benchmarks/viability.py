@@ -147,10 +147,13 @@ def main() -> int:
 
     if args.skip_batch:
         return 0
-    print(f"\nbatch: {len(paths)} files, `vidgen viability DIR --json` (process start included)")
+    print(
+        f"\nbatch: {len(paths)} files, `vidgen viability FILE... --json` (process start included)"
+    )
     results = {}
     for workers in (1, 2):
-        cmd = [sys.executable, "-m", "comfy_vidgen.cli", "viability", str(args.cache)]
+        # the files themselves: the cache folder may hold more than --files
+        cmd = [sys.executable, "-m", "comfy_vidgen.cli", "viability", *map(str, paths)]
         cmd += ["--json", "--workers", str(workers)]
         t = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True)
