@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 TORCH_CPU ?= torch==2.13.0
 HAS_NVIDIA := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo yes)
 
-.PHONY: setup setup-dev demo test lint typecheck pytest bench clean
+.PHONY: setup setup-dev demo test lint typecheck pytest bench device-prep clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "comfy-vidgen needs Python >= 3.11")'
@@ -59,5 +59,21 @@ test: lint typecheck pytest
 bench: $(VENV)/.installed-dev
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
+# What a lent GPU machine lacks for benchmarks/device_check.sh (its image has torch,
+# numpy, OpenCV, scikit-image, Python 3.12, and no network): our pydantic stack as
+# cp312 wheels, plus the pinned RIFE weights. Carry `.device` and `.venv/models/rife`
+# (together ~27 MB of the 64 MiB a device call may carry).
+DEVICE_PY ?= 3.12
+device-prep: $(VENV)/.installed-dev
+	$(BIN)/vidgen models fetch rife-4.25
+	rm -rf .device/wheels && mkdir -p .device/wheels
+	$(BIN)/python -m pip download --quiet --no-deps --only-binary :all: \
+	  --python-version $(DEVICE_PY) --platform manylinux2014_x86_64 \
+	  --platform manylinux_2_17_x86_64 -d .device/wheels \
+	  $$($(BIN)/python -c 'from importlib.metadata import version as v; \
+	     print(" ".join(f"{p}=={v(p)}" for p in ("pydantic", "pydantic-core", \
+	     "annotated-types", "typing-inspection", "typing-extensions")))')
+	@du -sh .device $(VENV)/models
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .device
