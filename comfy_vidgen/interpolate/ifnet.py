@@ -279,8 +279,8 @@ class IFNet(nn.Module):
     def interpolate_stacked(self, both: Tensor, t: Tensor, scale: float = 1.0) -> Tensor:
         """``interpolate`` with the pairs stacked as [first frames; second frames] [2B, 7, H, W].
 
-        A retimer with batch 1 passes two consecutive rows of its packed frames, a
-        view, so no 2 x 7-channel full-resolution copy is made per output frame.
+        The retimer builds this stack from its cached packs in one copy, instead of
+        stacking each side and concatenating them (three full-resolution copies).
 
         H and W must be multiples of ``STRIDE / scale`` (see ``pad_multiple``).
         ``scale`` < 1 estimates flow at lower resolution (faster, for 4K).
