@@ -350,3 +350,25 @@ def test_fill_never_touches_the_shipped_graph() -> None:
     for eid in wf.encoder_ids:
         assert (a[eid]["inputs"]["job_id"], b[eid]["inputs"]["job_id"]) == ("job-a", "job-b")
     assert set(a) == set(wf.graph)
+
+
+def test_websocket_reads_ahead_with_the_installed_websocket_client(fakes) -> None:
+    """The listener's 16 KiB read-ahead relies on websocket-client's frame buffer
+    layout (``recv`` + ``recv_buffer``); if an upgrade changes it, the read-ahead turns
+    itself off silently, so check here that it is still in force and still correct."""
+    import websocket
+
+    from orchestrator.client import _READ_AHEAD, _read_ahead
+
+    fake = fakes()
+    ws = websocket.create_connection(ComfyClient(fake.url).ws_url("probe"), timeout=10)
+    try:
+        asked: list[int] = []
+        inner = ws.frame_buffer.recv
+        ws.frame_buffer.recv = lambda n: (asked.append(n), inner(n))[1]
+        _read_ahead(ws)
+        greeting = json.loads(ws.recv())  # the fake greets like ComfyUI: `status`
+        assert greeting["type"] == "status"
+        assert asked and set(asked) == {_READ_AHEAD}
+    finally:
+        ws.close()
