@@ -60,19 +60,20 @@ bench: $(VENV)/.installed-dev
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 # What a lent GPU machine lacks for benchmarks/device_check.sh (its image has torch,
-# numpy, OpenCV, scikit-image, Python 3.12, and no network): our pydantic stack as
-# cp312 wheels, plus the pinned RIFE weights. Carry `.device` and `.venv/models/rife`
-# (together ~27 MB of the 64 MiB a device call may carry).
+# numpy, OpenCV, scikit-image, Python 3.12, and no network): our pydantic stack and
+# PyAV as cp312 wheels, plus the pinned RIFE weights. Carry `.device` and
+# `.venv/models/rife`: ~63 MB with the tree, just under the 64 MiB a call may carry
+# (if the tree outgrows it: `rife` and `encode` runs, see the script).
 DEVICE_PY ?= 3.12
 device-prep: $(VENV)/.installed-dev
 	$(BIN)/vidgen models fetch rife-4.25
 	rm -rf .device/wheels && mkdir -p .device/wheels
 	$(BIN)/python -m pip download --quiet --no-deps --only-binary :all: \
 	  --python-version $(DEVICE_PY) --platform manylinux2014_x86_64 \
-	  --platform manylinux_2_17_x86_64 -d .device/wheels \
+	  --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 -d .device/wheels \
 	  $$($(BIN)/python -c 'from importlib.metadata import version as v; \
 	     print(" ".join(f"{p}=={v(p)}" for p in ("pydantic", "pydantic-core", \
-	     "annotated-types", "typing-inspection", "typing-extensions")))')
+	     "annotated-types", "typing-inspection", "typing-extensions", "av")))')
 	@du -sh .device $(VENV)/models
 
 clean:

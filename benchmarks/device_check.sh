@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# The prepared GPU check (issue 6), run in one `device` call from the repository root:
+# The prepared GPU checks, run in one `device` call from the repository root:
 #
-#   make device-prep                      # here, once: wheels + weights (~27 MB)
+#   make device-prep            # here, once: .device/wheels (pydantic, PyAV) + weights
 #   run(command="bash benchmarks/device_check.sh", carry=[".device", ".venv/models/rife"],
 #       timeout_s=540)
 #
-# Prints the GPU, then benchmarks/interpolate_speed.py --device cuda: output frames/s
-# for 25 -> 120 at 1024x576 and 1920x1080 in fp16 and bf16, peak memory, the speed-up
-# over the per-frame loop, and the ratio to the 400 frames/s target. Everything it
-# prints is also written to $OUT/rife_gpu.txt. Nothing is downloaded there.
+# rife   (issue 6): benchmarks/interpolate_speed.py --device cuda: output frames/s for
+#        25 -> 120 at 1024x576 and 1920x1080 in fp16 and bf16, peak memory, the speed-up
+#        over the per-frame loop, the ratio to the 400 frames/s target;
+# encode (issue 7): benchmarks/encode.py --no-cli: what encoder="auto" chooses there and
+#        why, whether an explicit hevc_nvenc is refused, the chosen encoder's frames/s.
+# `bash benchmarks/device_check.sh rife` or `... encode` runs one of them (carry only
+# what it needs if the whole set outgrows a call: rife needs the weights, encode the
+# wheels). Output also goes to $OUT/device_check.txt. Nothing is downloaded there.
 set -euo pipefail
+what="${1:-all}"
 out="${OUT:-.}"
 py="${PYTHON:-python3}"
 {
@@ -21,5 +26,12 @@ py="${PYTHON:-python3}"
   fi
   export PYTHONPATH="$PWD/.device/site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
   export VIDGEN_MODELS_DIR="${VIDGEN_MODELS_DIR:-$PWD/.venv/models}"
-  timeout 480 "$py" benchmarks/interpolate_speed.py --device cuda --repeat 3
-} 2>&1 | tee "$out/rife_gpu.txt"
+  if [ "$what" = all ] || [ "$what" = encode ]; then
+    echo "== encode"
+    timeout 120 "$py" benchmarks/encode.py --no-cli || echo "encode check failed: $?"
+  fi
+  if [ "$what" = all ] || [ "$what" = rife ]; then
+    echo "== rife"
+    timeout 420 "$py" benchmarks/interpolate_speed.py --device cuda --repeat 3
+  fi
+} 2>&1 | tee "$out/device_check.txt"

@@ -86,12 +86,47 @@ def _cpu(who: int) -> float:
     return u.ru_utime + u.ru_stime
 
 
+def encode_only(frames: list[NDArray[np.uint8]], repeat: int) -> int:
+    """The device-machine report: explicit NVENC, then the auto choice timed and checked."""
+    from fractions import Fraction
+
+    from comfy_vidgen.encode import EncoderUnavailable, choose_encoder, encode, probe
+
+    try:
+        got = choose_encoder("hevc_nvenc", W, H, 10, Fraction(30))
+        print(f"explicit hevc_nvenc: opens ({got.reason})")
+    except EncoderUnavailable as e:
+        print(f"explicit hevc_nvenc: refused, as it must be without NVENC: {e}")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp, "auto.mp4")
+        times = []
+        for _ in range(repeat):
+            t = time.perf_counter()
+            result = encode(frames, out, encoder="auto", sidecar=False)
+            times.append(time.perf_counter() - t)
+        p = probe(out)
+        q = quality(out, frames)
+    used = result.encoder
+    print(
+        f"encode auto -> {used}: {min(times):.2f} s for {len(frames)} frames "
+        f"({len(frames) / min(times):.1f} frames/s, {os.cpu_count()} CPUs); "
+        f"{p.frames} frames, {p.codec}, {p.width}x{p.height}, PSNR RGB {q[0]:.2f} dB"
+    )
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--frames", type=int, default=120)
     ap.add_argument("--repeat", type=int, default=1, help="runs per side; the best time counts")
+    ap.add_argument(
+        "--no-cli",
+        action="store_true",
+        help="no ffmpeg CLI side (machines without imageio-ffmpeg, e.g. a lent GPU): what auto "
+        "chooses, whether an explicit hevc_nvenc is refused, and the chosen encoder's speed",
+    )
     args = ap.parse_args()
 
     from comfy_vidgen.encode import choose_encoder, defaults, encode, probe
@@ -110,6 +145,8 @@ def main() -> int:
     choice = choose_encoder("auto", W, H, 10, Fraction(30))
     print(f"auto chooses: {choice.name} ({choice.reason}); decided in "
           f"{(time.perf_counter() - t0) * 1000:.0f} ms")  # fmt: skip
+    if args.no_cli:
+        return encode_only(frames, args.repeat)
 
     with tempfile.TemporaryDirectory() as tmp:
         ours, cli = Path(tmp, "ours.mp4"), Path(tmp, "cli.mp4")
