@@ -222,10 +222,22 @@ def test_batched_forward_matches_reference_at_every_flow_scale(weights: Path, sc
 def test_loading_refuses_wrong_files(tmp_path: Path) -> None:
     with pytest.raises(WeightsError, match="vidgen models fetch"):
         load_ifnet(tmp_path / "absent.pkl")
+    # random bytes and truncated checkpoints reach the unpickler as arbitrary opcodes
+    # (KeyError, IndexError, ... besides UnpicklingError): all must read "corrupt"
     junk = tmp_path / "junk.pkl"
-    junk.write_bytes(os.urandom(4096))
-    with pytest.raises(WeightsError, match="corrupt or the wrong"):
-        load_ifnet(junk)
+    rng = np.random.default_rng(0)
+    good = tmp_path / "good.pkl"
+    torch.save(IFNet().block0.state_dict(), good)
+    blobs = [rng.integers(0, 256, 4096, dtype=np.uint8).tobytes() for _ in range(64)]
+    whole = good.read_bytes()
+    blobs += [whole[: len(whole) * k // 16] for k in range(1, 16)]
+    blobs += [b"\x80\x02" + b for b in blobs[:32]]  # a pickle protocol header, then noise
+    for blob in blobs:
+        junk.write_bytes(blob)
+        with pytest.raises(WeightsError, match="corrupt or the wrong"):
+            load_ifnet(junk)
+    with pytest.raises(WeightsError, match="cannot read it"):
+        load_ifnet(tmp_path)  # a folder
     state: dict[str, Any] = IFNet().state_dict()
     del state["block4.lastconv.0.bias"]
     partial = tmp_path / "partial.pkl"

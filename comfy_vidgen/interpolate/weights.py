@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
-import zipfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,12 +48,19 @@ class LoadedModel:
 
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # junk bytes read as a bogus protocol number: our error below says it better
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise WeightsError(
             f"{path}: no such file (fetch it with `vidgen models fetch rife-4.25`)"
         ) from None
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as e:
+    except (IsADirectoryError, PermissionError) as e:
+        raise WeightsError(f"{path}: cannot read it ({e.strerror or e})") from None
+    except Exception as e:
+        # random or truncated bytes reach the unpickler as arbitrary opcodes: besides
+        # UnpicklingError it raises KeyError, IndexError, OverflowError, ... (seen)
         raise WeightsError(
             f"{path}: not a loadable PyTorch state dict ({type(e).__name__}: "
             f"{str(e).splitlines()[0] if str(e) else ''}); the file is corrupt or the wrong "
