@@ -35,6 +35,8 @@ BLOCK_SCALES = (16.0, 8.0, 4.0, 2.0, 1.0)
 BLOCK_WIDTHS = (192, 128, 96, 64, 32)
 BLOCK0_IN = 15
 BLOCKN_IN = 28
+#: IFBlock outputs: flow t->0 and t->1 (4), fusion-mask logit (1), context (8)
+BLOCK_OUT = 13
 #: Padding multiple the network needs at scale 1: 1/16 resampling, then two
 #: stride-2 convolutions.
 STRIDE = 64
@@ -81,9 +83,11 @@ class IFBlock(nn.Module):
         super().__init__()
         self.conv0 = nn.Sequential(_conv_act(cin, c // 2, 2), _conv_act(c // 2, c, 2))
         self.convblock = nn.Sequential(*(ResConv(c) for _ in range(8)))
-        self.lastconv = nn.Sequential(nn.ConvTranspose2d(c, 4 * 13, 4, 2, 1), nn.PixelShuffle(2))
+        self.lastconv = nn.Sequential(
+            nn.ConvTranspose2d(c, 4 * BLOCK_OUT, 4, 2, 1), nn.PixelShuffle(2)
+        )
 
-    def forward(self, x: Tensor, channels_last: bool = False, channels: int = 13) -> Tensor:
+    def forward(self, x: Tensor, channels_last: bool = False, channels: int = BLOCK_OUT) -> Tensor:
         """``x`` already resampled to 1/scale (fp32); returns the first ``channels`` of the
         13 output channels (fp32, at 1/scale).
 
@@ -96,7 +100,7 @@ class IFBlock(nn.Module):
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         y = self.convblock(self.conv0(x))
-        if channels == 13:
+        if channels == BLOCK_OUT:
             out: Tensor = self.lastconv(y)
         else:
             up: nn.ConvTranspose2d = self.lastconv[0]  # type: ignore[assignment]
@@ -113,33 +117,45 @@ def _resize(x: Tensor, factor: float) -> Tensor:
     return F.interpolate(x, scale_factor=factor, mode="bilinear", align_corners=False)
 
 
+def _base_grid(
+    h: int, w: int, device: torch.device, rows: Tensor | None = None, cols: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    """Normalised [-1, 1] coordinates (align_corners=True) of the pixels ``rows`` x ``cols``
+    (all by default) of an H x W frame [1, h', w', 2], and the pixels -> normalised factor."""
+    xs = torch.linspace(-1.0, 1.0, w, device=device)
+    ys = torch.linspace(-1.0, 1.0, h, device=device)
+    if cols is not None:
+        xs = xs[cols]
+    if rows is not None:
+        ys = ys[rows]
+    gx = xs.view(1, -1).expand(len(ys), -1)
+    gy = ys.view(-1, 1).expand(-1, len(xs))
+    base = torch.stack([gx, gy], -1).unsqueeze(0)
+    return base, torch.tensor([2.0 / (w - 1.0), 2.0 / (h - 1.0)], device=device)
+
+
+def _backwarp(img: Tensor, flow: Tensor, base: Tensor, k: Tensor) -> Tensor:
+    """Sample full-resolution ``img`` at (x + flow_x, y + flow_y) for the pixels of ``base``;
+    ``flow`` [N, 2, h', w'] in pixels, given at those same pixels."""
+    coords = torch.addcmul(base, flow.permute(0, 2, 3, 1), k)
+    return F.grid_sample(img, coords, mode="bilinear", padding_mode="border", align_corners=True)
+
+
 class _Warper:
-    """Backward warping with a cached base grid (per size and device)."""
+    """Backward warping of whole frames with a cached base grid (per size and device)."""
 
     def __init__(self) -> None:
         self._grids: dict[tuple[int, int, str], tuple[Tensor, Tensor]] = {}
 
-    def _grid(self, h: int, w: int, device: torch.device) -> tuple[Tensor, Tensor]:
-        key = (h, w, str(device))
-        g = self._grids.get(key)
-        if g is None:
-            xs = torch.linspace(-1.0, 1.0, w, device=device).view(1, w).expand(h, w)
-            ys = torch.linspace(-1.0, 1.0, h, device=device).view(h, 1).expand(h, w)
-            base = torch.stack([xs, ys], -1).unsqueeze(0)  # [1, H, W, 2]
-            # pixels -> normalised [-1, 1] coordinates with align_corners=True
-            k = torch.tensor([2.0 / (w - 1.0), 2.0 / (h - 1.0)], device=device)
-            g = (base, k)
-            self._grids = {key: g}  # keep one size: retimes run one size at a time
-        return g
-
     def __call__(self, img: Tensor, flow: Tensor) -> Tensor:
         """Sample ``img`` [N, C, H, W] at (x + flow_x, y + flow_y); flow [N, 2, H, W] in pixels."""
         _, _, h, w = flow.shape
-        base, k = self._grid(h, w, flow.device)
-        coords = torch.addcmul(base, flow.permute(0, 2, 3, 1), k)
-        return F.grid_sample(
-            img, coords, mode="bilinear", padding_mode="border", align_corners=True
-        )
+        key = (h, w, str(flow.device))
+        g = self._grids.get(key)
+        if g is None:
+            g = _base_grid(h, w, flow.device)
+            self._grids = {key: g}  # keep one size: retimes run one size at a time
+        return _backwarp(img, flow, *g)
 
 
 def _sampled(s_next: float, h: int, w: int) -> bool:
@@ -163,12 +179,7 @@ class _Sampler:
             return torch.stack([base, base + 1], 1).reshape(-1)
 
         self.rows, self.cols = picks(h), picks(w)
-        xs = torch.linspace(-1.0, 1.0, w, device=device)[self.cols]
-        ys = torch.linspace(-1.0, 1.0, h, device=device)[self.rows]
-        gx = xs.view(1, -1).expand(len(self.rows), -1)
-        gy = ys.view(-1, 1).expand(-1, len(self.cols))
-        self.base = torch.stack([gx, gy], -1).unsqueeze(0)  # [1, h', w', 2]
-        self.k = torch.tensor([2.0 / (w - 1.0), 2.0 / (h - 1.0)], device=device)
+        self.base, self.k = _base_grid(h, w, device, self.rows, self.cols)  # [1, h', w', 2]
         self._taps: dict[tuple[float, int, int], tuple[Tensor, ...]] = {}
 
     def _taps_for(self, s: float, small_h: int, small_w: int) -> tuple[Tensor, ...]:
@@ -211,10 +222,7 @@ class _Sampler:
 
     def warp(self, img: Tensor, flow: Tensor) -> Tensor:
         """Backward warp of full-resolution ``img`` by ``flow`` (given at the picks)."""
-        coords = torch.addcmul(self.base, flow.permute(0, 2, 3, 1), self.k)
-        return F.grid_sample(
-            img, coords, mode="bilinear", padding_mode="border", align_corners=True
-        )
+        return _backwarp(img, flow, self.base, self.k)
 
 
 class _Samplers:
@@ -312,7 +320,7 @@ class IFNet(nn.Module):
             parts = [lo[:b, :3], lo[b:, :3], lo[:b, 3:], lo[b:, 3:], tmap, *extra]
             last = k == len(blocks) - 1
             # 13 channels at 1/s: flow (4), mask (1), context (8; unused after the last)
-            small = block(torch.cat(parts, 1), self.channels_last, 5 if last else 13)
+            small = block(torch.cat(parts, 1), self.channels_last, 5 if last else BLOCK_OUT)
             del parts
             terms.append((small[:, :4], s))
             s_next = 1.0 if last else scales[k + 1]
