@@ -347,19 +347,18 @@ class SqliteLedger:
         manifest_json: str,
         input_root: str,
     ) -> tuple[Job, bool]:
-        """Insert a queued job, or return the existing job of this identity (created=False)."""
+        """Insert a queued job, or return the existing job of this identity (created=False).
+
+        Insert-or-nothing, then read back: safe when two dispatchers add the same job
+        at once (PostgreSQL shares this method).
+        """
         now = time.time()
+        job_id = make_job_id(manifest_id, manifest_hash, workflow)
         with self._tx() as cur:
-            row = cur.execute(
-                f"SELECT {', '.join(_JOB_COLS)} FROM jobs WHERE manifest_hash = ? AND workflow = ?",
-                (manifest_hash, workflow),
-            ).fetchone()
-            if row is not None:
-                return _job(row), False
-            job_id = make_job_id(manifest_id, manifest_hash, workflow)
             cur.execute(
                 "INSERT INTO jobs (job_id, manifest_hash, workflow, manifest_id, manifest_json,"
-                " input_root, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " input_root, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
                 (
                     job_id,
                     manifest_hash,
@@ -372,9 +371,13 @@ class SqliteLedger:
                     now,
                 ),
             )
-        job = self.get(job_id)
-        assert job is not None
-        return job, True
+            created = cur.rowcount == 1
+            row = cur.execute(
+                f"SELECT {', '.join(_JOB_COLS)} FROM jobs WHERE manifest_hash = ? AND workflow = ?",
+                (manifest_hash, workflow),
+            ).fetchone()
+        assert row is not None
+        return _job(row), created
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:
@@ -573,19 +576,18 @@ class SqliteLedger:
 
     def retry(self, job_id: str) -> bool:
         """Requeue a failed/rejected job with a fresh error budget; False if not retryable."""
-        with self._tx() as cur:
-            cur.execute(
-                "UPDATE jobs SET state = ?, not_before = 0, avoid_instance = NULL,"
-                " retry_base = attempts - lost, updated_at = ? WHERE job_id = ? AND state IN (?, ?)",
-                (
-                    JobState.QUEUED.value,
-                    time.time(),
-                    job_id,
-                    JobState.FAILED.value,
-                    JobState.REJECTED.value,
-                ),
-            )
-            return cur.rowcount == 1
+        cur = self._write1(
+            "UPDATE jobs SET state = ?, not_before = 0, avoid_instance = NULL,"
+            " retry_base = attempts - lost, updated_at = ? WHERE job_id = ? AND state IN (?, ?)",
+            (
+                JobState.QUEUED.value,
+                time.time(),
+                job_id,
+                JobState.FAILED.value,
+                JobState.REJECTED.value,
+            ),
+        )
+        return cur.rowcount == 1
 
     def instance_stats(self) -> dict[str, dict[str, float]]:
         """Per instance: finished attempts, done attempts, mean run seconds."""

@@ -48,7 +48,6 @@ from .ledger import (
     SqliteLedger,
     _attempt,
     _job,
-    make_job_id,
 )
 
 log = logging.getLogger(__name__)
@@ -231,43 +230,6 @@ class PgLedger(SqliteLedger):
                 self._conn.close()
 
     # ------------------------------------------------------------------ jobs
-    def add_job(
-        self,
-        *,
-        manifest_hash: str,
-        workflow: str,
-        manifest_id: str,
-        manifest_json: str,
-        input_root: str,
-    ) -> tuple[Job, bool]:
-        """Insert or report the existing job; safe when two dispatchers add it at once."""
-        now = time.time()
-        job_id = make_job_id(manifest_id, manifest_hash, workflow)
-        with self._tx() as cur:
-            cur.execute(
-                "INSERT INTO jobs (job_id, manifest_hash, workflow, manifest_id, manifest_json,"
-                " input_root, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT DO NOTHING",
-                (
-                    job_id,
-                    manifest_hash,
-                    workflow,
-                    manifest_id,
-                    manifest_json,
-                    input_root,
-                    JobState.QUEUED.value,
-                    now,
-                    now,
-                ),
-            )
-            created = cur.rowcount == 1
-            row = cur.execute(
-                f"SELECT {', '.join(_JOB_COLS)} FROM jobs WHERE manifest_hash = ? AND workflow = ?",
-                (manifest_hash, workflow),
-            ).fetchone()
-        assert row is not None
-        return _job(row), created
-
     def jobs(
         self, states: Iterable[JobState] | None = None, *, all_sessions: bool = False
     ) -> list[Job]:
