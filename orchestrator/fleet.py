@@ -60,7 +60,9 @@ def dispatch_filter(interval_s: float = PROGRESS_INTERVAL_S) -> Callable[[str, s
     """A ``keep(type, raw)`` for one connection: drops ``executing`` of individual
     nodes and thins ``progress`` to one per ``interval_s`` (a prompt emits ~15 such
     events per job; each would cost a parse, a queue hand-off and a thread switch)."""
-    last = 0.0
+    # None, not 0.0: time.monotonic() counts from boot, so on a machine up for less
+    # than interval_s a zero start would drop the first progress event
+    last: float | None = None
 
     def keep(kind: str, raw: str) -> bool:
         nonlocal last
@@ -68,7 +70,7 @@ def dispatch_filter(interval_s: float = PROGRESS_INTERVAL_S) -> Callable[[str, s
             return _EXECUTING_A_NODE not in raw  # unknown layout: kept and parsed
         if kind == "progress":
             now = time.monotonic()
-            if now - last < interval_s:
+            if last is not None and now - last < interval_s:
                 return False
             last = now
         return True

@@ -8,6 +8,30 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
+REPO = Path(__file__).resolve().parents[1]
+
+
+class _CheckoutRootIsNotATestPackage:
+    """The checkout root is a ComfyUI custom node: its ``__init__.py`` is the entry
+    ComfyUI loads as ``custom_nodes.<folder>``. pytest would collect the root as a
+    Package and import that file on its own, where the relative import has no parent
+    package whenever the folder name is not an identifier (``comfy-vidgen``, a path
+    with spaces). Registered as a plugin (not a conftest hook) because pytest asks the
+    hooks of the root's *parent* folder how to collect the root."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collect_directory(
+        self, path: Path, parent: pytest.Collector
+    ) -> pytest.Collector | None:
+        if path.resolve() == REPO:
+            return pytest.Dir.from_parent(parent, path=path)
+        return None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(_CheckoutRootIsNotATestPackage(), "vidgen-checkout-root")
+
+
 # Real photographs shipped inside scikit-image (no download): name -> loader name.
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry")
 

