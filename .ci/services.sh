@@ -21,8 +21,11 @@ vidgen_ci_services() {
     if ! pg_lsclusters -h | awk '{print $2}' | grep -x "$cluster" >/dev/null; then
         pg_createcluster "$ver" "$cluster" -p "$port" >/dev/null
     fi
-    printf "listen_addresses = '127.0.0.1'\nport = %s\n" "$port" \
-        >"/etc/postgresql/$ver/$cluster/conf.d/vidgen-ci.conf"
+    local conf="/etc/postgresql/$ver/$cluster/conf.d/vidgen-ci.conf"
+    printf "listen_addresses = '127.0.0.1'\nport = %s\n" "$port" >"$conf"
+    # the server runs as postgres: readable whatever umask this shell has (and a file
+    # left unreadable by an earlier run under umask 077 is repaired)
+    chown postgres:postgres "$conf" && chmod 0644 "$conf"
     # started as the cluster owner (postgres); pg_ctlcluster drops root itself
     pg_ctlcluster "$ver" "$cluster" status >/dev/null 2>&1 || pg_ctlcluster "$ver" "$cluster" start
     pw=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .fsutil import atomic_write_text
 from .manifest import build_manifest, dumps_pretty
+from .workflow_specs import DEFAULT_WORKFLOW
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ def prepare(out: Path, say: Say) -> Prepared:
             start=cam["start_frame"],
             end=cam["end_frame"],
             easing=cam.get("easing", "ease_in_out"),
-            workflow="camera_only@1",
+            workflow=DEFAULT_WORKFLOW,
             seed=1000 + i,
             size=SIZE,
         )
@@ -92,6 +93,6 @@ def prepare(out: Path, say: Say) -> Prepared:
         manifests.append(path)
         say(f"3. camera path  {kf.name}: {cam['motion_type']} ({best.rationale})")
     say(
-        f"4. manifests    {len(manifests)} camera_only@1 manifests in {mdir}/ (validated, keyframes hashed)"
+        f"4. manifests    {len(manifests)} {DEFAULT_WORKFLOW} manifests in {mdir}/ (validated, keyframes hashed)"
     )
     return Prepared(shoot, manifests, rejected)

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import VidgenError
 from .manifest import EASINGS, MOTION_TYPES, ManifestError, resolve_under
+from .manifest_loading import MANIFEST_SUBDIR
+from .workflow_specs import DEFAULT_WORKFLOW
 
 if TYPE_CHECKING:
     from .manifest_loading import LoadedManifest
@@ -33,11 +35,6 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,122}$")
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"})
 #: ComfyUI's annotated file names ("x.png [input]"); only the input folder is served here
 _ANNOTATION = re.compile(r"^(?P<name>.*?)\s*\[(?P<kind>input|output|temp)\]$")
-DEFAULT_WORKFLOW = "camera_only@1"
-#: where ManifestLoader lists manifests (input/manifests/); saved manifests go there
-MANIFESTS_SUBDIR = "manifests"
-#: ManifestLoader's choice meaning "use the manifest_json text"
-INLINE_CHOICE = "(inline manifest_json)"
 
 
 class EditorRequestError(VidgenError):
@@ -208,6 +205,11 @@ def save_manifest(input_dir: str | Path, body: dict[str, Any]) -> dict[str, Any]
     if body.get("base") is not None:
         # drawn over a ManifestLoader's manifest: everything but the camera and size carries over
         m0 = _load_choice(input_dir, body["base"]).manifest
+        if "workflow" in body and workflow != m0.generation.workflow:
+            raise EditorRequestError(
+                f"the graph is {workflow} but the manifest it was drawn over is for "
+                f"{m0.generation.workflow}"
+            )
         workflow, seed = m0.generation.workflow, m0.generation.seed or 0
         generation = m0.generation.params()
         output = m0.output.model_dump(mode="json", exclude={"width", "height"}, exclude_none=True)
@@ -215,8 +217,8 @@ def save_manifest(input_dir: str | Path, body: dict[str, Any]) -> dict[str, Any]
     elif body.get("length") is not None and "frames" in specs[workflow].params:
         # the node's `length` is the model-native frame count the workflow generates
         generation["frames"] = _int(body, "length", 2, 257)
-    rel = f"{MANIFESTS_SUBDIR}/{filename}"
-    target = Path(input_dir).resolve() / MANIFESTS_SUBDIR / filename
+    rel = f"{MANIFEST_SUBDIR}/{filename}"
+    target = Path(input_dir).resolve() / MANIFEST_SUBDIR / filename
     if target.exists() and not overwrite:
         raise EditorConflict(f"{rel} already exists in the input folder (send overwrite: true)")
     try:
@@ -256,7 +258,7 @@ def _load_choice(input_dir: str | Path, body: object) -> LoadedManifest:
             f"manifest must name a .json file in input/manifests/, got {choice!r}"
         )
     try:
-        return load_for_node(input_dir, choice, inline, INLINE_CHOICE, decode=False)
+        return load_for_node(input_dir, choice, inline, decode=False)
     except ManifestError as e:
         msg = "; ".join(f"{err.loc or 'manifest'}: {err.msg}" for err in e.errors)
         cls = EditorNotFound if "not found" in msg else EditorRequestError

@@ -2,7 +2,8 @@
 
 Shared by the ManifestLoader node and the local engine so both apply the same
 rules: the manifest file and the keyframe must resolve inside the input root,
-the keyframe's sha256 must match, and the parameters come out in one fixed order.
+the keyframe's sha256 must match, and the parameters come out as the parameter table
+(``parameters.py``) says.
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from . import parameters
 from .manifest import (
     FieldError,
     Manifest,
@@ -43,41 +46,18 @@ class LoadedManifest:
             raise ValueError("keyframe was not decoded")
         return self.keyframe_rgb.astype(np.float32) / np.float32(255.0)
 
-    def parameters(self) -> tuple[int | float | str | bool, ...]:
-        """seed, steps, cfg, min_cfg, motion_bucket_id, noise_aug_strength, width,
-        height, frames, fps, prompt, negative_prompt, output_frames, model_fps,
-        model_fps_int, scene_cut_guard (unused keys as 0 / '')."""
-        g, o = self.manifest.generation, self.manifest.output
-        fps = model_fps(self.manifest)
-        return (
-            g.seed or 0,
-            g.steps or 0,
-            float(g.cfg or 0.0),
-            float(g.min_cfg or 0.0),
-            g.motion_bucket_id or 0,
-            float(g.noise_aug_strength or 0.0),
-            o.width,
-            o.height,
-            g.frames or 0,
-            o.fps,
-            g.prompt or "",
-            g.negative_prompt or "",
-            o.frames,
-            fps,
-            max(1, round(fps)),
-            self.manifest.interpolation.scene_cut_guard,
-        )
+    def outputs(self) -> dict[str, Any]:
+        """Every parameter output of ManifestLoader for this manifest, by name."""
+        return parameters.values(self.manifest)
+
+    def parameters(self) -> tuple[Any, ...]:
+        """The parameter outputs in ManifestLoader's slot order (after keyframe, manifest)."""
+        return tuple(self.outputs().values())
 
 
-def model_fps(m: Manifest) -> float:
-    """The frame rate the model's frames represent once retimed to the output.
-
-    ``generation.frames`` span the same duration as ``output.frames`` after RIFE, so
-    the model is conditioned on (N-1) * fps / (M-1) (SVD's ``fps``, LTXV's
-    ``frame_rate``): 25 -> 120 frames at 30 fps is 6.05 fps.
-    """
-    n = m.generation.frames or m.output.frames
-    return (n - 1) * m.output.fps / (m.output.frames - 1)
+#: the manifest choice that means "use the manifest_json text" (what the orchestrator sends)
+INLINE_CHOICE = "(inline manifest_json)"
+MANIFEST_SUBDIR = "manifests"
 
 
 def list_manifest_files(folder: Path) -> list[str]:
@@ -87,25 +67,52 @@ def list_manifest_files(folder: Path) -> list[str]:
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.json") if p.is_file())
 
 
+def check_declared_workflow(m: Manifest, declared: str) -> None:
+    """Refuse a manifest made for another workflow than the graph declares.
+
+    ``declared`` is the id a self-declaring graph (``@2`` and later) carries in its
+    ManifestLoader; ``""`` (the ``@1`` graphs) checks nothing.
+    """
+    if declared and m.generation.workflow != declared:
+        wanted = m.generation.workflow
+        raise ManifestError(
+            [
+                FieldError(
+                    "generation.workflow",
+                    f"the manifest is for {wanted} but this graph is {declared}: "
+                    f"run it with the {wanted} workflow, or make a {declared} manifest",
+                )
+            ]
+        )
+
+
+def choose_manifest(
+    input_dir: str | os.PathLike[str], choice: str, inline_json: str, *, workflow: str = ""
+) -> Manifest:
+    """The validated manifest a ManifestLoader's inputs select (keyframe not yet checked)."""
+    if inline_json.strip():
+        m = parse_manifest(inline_json, source="manifest_json")
+    elif choice == INLINE_CHOICE:
+        raise ManifestError([FieldError("", "no manifest chosen and manifest_json is empty")])
+    else:
+        # confined to the input folder; '..' and absolute names are refused syntactically
+        path = resolve_under(Path(input_dir), f"{MANIFEST_SUBDIR}/{choice}", what="manifest")
+        m = load_manifest(path)
+    check_declared_workflow(m, workflow)
+    return m
+
+
 def load_for_node(
     input_dir: str | os.PathLike[str],
     choice: str,
     inline_json: str,
-    inline_marker: str,
     *,
+    workflow: str = "",
     decode: bool = True,
-    manifests_subdir: str = "manifests",
 ) -> LoadedManifest:
     """Validate the chosen manifest and its keyframe, all confined to ``input_dir``."""
     root = Path(input_dir)
-    if inline_json.strip():
-        m = parse_manifest(inline_json, source="manifest_json")
-    elif choice == inline_marker:
-        raise ManifestError([FieldError("", "no manifest chosen and manifest_json is empty")])
-    else:
-        # confined to the input folder; '..' and absolute names are refused syntactically
-        path = resolve_under(root, f"{manifests_subdir}/{choice}", what="manifest")
-        m = load_manifest(path)
+    m = choose_manifest(root, choice, inline_json, workflow=workflow)
     keyframe = verify_keyframe(m, root)
     rgb = None
     if decode:

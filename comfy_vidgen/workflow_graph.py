@@ -19,6 +19,7 @@ from typing import Any
 
 from .errors import VidgenError
 from .fsutil import sha256_bytes
+from .parameters import PARAMETERS, bound_inputs
 from .workflow_specs import WorkflowSpec, get_spec, parse_ref
 
 Graph = dict[str, dict[str, Any]]
@@ -26,70 +27,26 @@ ObjectInfo = dict[str, dict[str, Any]]
 
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 
-#: (node class, input) -> the ManifestLoader outputs it may be linked to. Every such
-#: input in a released workflow must be a link to one of them, never a literal.
-MANIFEST_BOUND: dict[tuple[str, str], tuple[str, ...]] = {
-    ("KSampler", "seed"): ("seed",),
-    ("KSampler", "steps"): ("steps",),
-    ("KSampler", "cfg"): ("cfg",),
-    ("KSamplerAdvanced", "noise_seed"): ("seed",),
-    ("KSamplerAdvanced", "steps"): ("steps",),
-    ("KSamplerAdvanced", "cfg"): ("cfg",),
-    ("RandomNoise", "noise_seed"): ("seed",),
-    ("CFGGuider", "cfg"): ("cfg",),
-    ("BasicScheduler", "steps"): ("steps",),
-    ("LTXVScheduler", "steps"): ("steps",),
-    ("SVD_img2vid_Conditioning", "width"): ("width",),
-    ("SVD_img2vid_Conditioning", "height"): ("height",),
-    ("SVD_img2vid_Conditioning", "video_frames"): ("frames",),
-    ("SVD_img2vid_Conditioning", "motion_bucket_id"): ("motion_bucket_id",),
-    ("SVD_img2vid_Conditioning", "fps"): ("model_fps_int",),
-    ("SVD_img2vid_Conditioning", "augmentation_level"): ("noise_aug_strength",),
-    ("VideoLinearCFGGuidance", "min_cfg"): ("min_cfg",),
-    ("CLIPTextEncode", "text"): ("prompt", "negative_prompt"),
-    ("WanImageToVideo", "width"): ("width",),
-    ("WanImageToVideo", "height"): ("height",),
-    ("WanImageToVideo", "length"): ("frames",),
-    ("Wan22ImageToVideoLatent", "width"): ("width",),
-    ("Wan22ImageToVideoLatent", "height"): ("height",),
-    ("Wan22ImageToVideoLatent", "length"): ("frames",),
-    ("WanCameraImageToVideo", "width"): ("width",),
-    ("WanCameraImageToVideo", "height"): ("height",),
-    ("WanCameraImageToVideo", "length"): ("frames",),
-    ("LTXVImgToVideo", "width"): ("width",),
-    ("LTXVImgToVideo", "height"): ("height",),
-    ("LTXVImgToVideo", "length"): ("frames",),
-    ("LTXVConditioning", "frame_rate"): ("model_fps",),
-    ("CameraPathConditioner", "width"): ("width",),
-    ("CameraPathConditioner", "height"): ("height",),
-    ("CameraPathConditioner", "length"): ("frames",),
-    ("VirtualCamera", "width"): ("width",),
-    ("VirtualCamera", "height"): ("height",),
-    ("VirtualCamera", "frames"): ("frames",),
-    ("RIFEInterpolate", "target_frames"): ("output_frames",),
-    ("RIFEInterpolate", "scene_cut_guard"): ("scene_cut_guard",),
-    ("NVENCEncode", "fps"): ("fps",),
-}
+#: ManifestLoader output -> the generation key it carries (for "the spec's keys are consumed")
+_GENERATION_KEY = {p.name: k for p in PARAMETERS if (k := p.generation_key) is not None}
 
-#: which manifest generation key each ManifestLoader output carries
-OUTPUT_TO_PARAM = {
-    "seed": "seed",
-    "steps": "steps",
-    "cfg": "cfg",
-    "min_cfg": "min_cfg",
-    "motion_bucket_id": "motion_bucket_id",
-    "noise_aug_strength": "noise_aug_strength",
-    "frames": "frames",
-    "prompt": "prompt",
-    "negative_prompt": "negative_prompt",
-}
+#: literals the released @1 graphs set next to a linked manifest. NVENCEncode refuses
+#: to run when such a value differs from the manifest, so an @1 graph can fail but
+#: never deviate; from @2 on these inputs are links like every other parameter.
+LEGACY_LITERALS = frozenset({("NVENCEncode", "quality"), ("NVENCEncode", "bit_depth")})
 
 #: inputs of this pack's nodes that must come from the manifest in a released workflow
 PACK_BOUND_TYPES = {"VIDGEN_MANIFEST"}
 
 
 class WorkflowError(VidgenError):
-    """A workflow file is missing or malformed."""
+    """A workflow graph is missing, malformed, or fails the lint."""
+
+
+#: the versioned workflows shipped with this checkout
+PACK_WORKFLOWS = Path(__file__).resolve().parents[1] / "workflows"
+LOADER = "ManifestLoader"
+ENCODER = "NVENCEncode"
 
 
 @dataclass(frozen=True)
@@ -104,23 +61,57 @@ class LintIssue:
 
 @dataclass(frozen=True)
 class Workflow:
+    """One versioned workflow: the API graph that runs, its UI form and its identity.
+
+    ``sha256`` is of ``api.json``'s bytes as shipped: audits name it, which is why a
+    released version never changes.
+    """
+
     ref: str
-    folder: Path
     api: Graph
-    ui: dict[str, Any]
-    api_sha256: str
+    sha256: str
+    folder: Path | None = None
+    ui: dict[str, Any] | None = None
+
+    @property
+    def graph(self) -> Graph:
+        return self.api
+
+    @property
+    def path(self) -> str | None:
+        return str(self.folder / "api.json") if self.folder is not None else None
 
     @property
     def spec(self) -> WorkflowSpec:
         return get_spec(self.ref)
 
+    @property
+    def loader_id(self) -> str:
+        return single_node(self.api, LOADER)
 
-def workflows_dir() -> Path:
-    """``VIDGEN_WORKFLOWS_DIR``, else the ``workflows/`` folder of this checkout."""
-    env = os.environ.get("VIDGEN_WORKFLOWS_DIR")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[1] / "workflows"
+    @property
+    def encoder_ids(self) -> list[str]:
+        return [k for k, v in self.api.items() if v.get("class_type") == ENCODER]
+
+
+def single_node(graph: Graph, cls: str) -> str:
+    ids = [k for k, v in graph.items() if isinstance(v, dict) and v.get("class_type") == cls]
+    if len(ids) != 1:
+        raise WorkflowError(f"the workflow needs exactly one {cls} node, found {len(ids)}")
+    return ids[0]
+
+
+def from_graph(ref: str, graph: Graph) -> Workflow:
+    """A workflow made in memory (tests, tools): identity is its canonical JSON's hash."""
+    raw = json.dumps(graph, sort_keys=True, separators=(",", ":")).encode()
+    return Workflow(ref, graph, sha256_bytes(raw))
+
+
+def default_workflow_dirs() -> list[Path]:
+    """Where ``name@N`` is looked up: ``VIDGEN_WORKFLOWS``, ``./workflows``, the pack's."""
+    env = os.environ.get("VIDGEN_WORKFLOWS")
+    dirs = [Path(env)] if env else []
+    return [*dirs, Path.cwd() / "workflows", PACK_WORKFLOWS]
 
 
 def _read_json(path: Path) -> Any:
@@ -132,20 +123,29 @@ def _read_json(path: Path) -> Any:
         raise WorkflowError(f"{path}: not valid JSON ({e})") from None
 
 
-def load_workflow(ref: str, root: Path | None = None) -> Workflow:
-    """Both forms of ``name@version`` plus the sha256 of the API form (for audits)."""
+def load_workflow(ref: str, dirs: list[Path] | None = None) -> Workflow:
+    """``name@N`` -> ``<dir>/<name>/vN/api.json`` (+ ``workflow.json`` when present)."""
     name, version = parse_ref(ref)
-    folder = (root or workflows_dir()) / name / f"v{version}"
-    raw = (folder / "api.json").read_bytes() if (folder / "api.json").is_file() else None
-    if raw is None:
-        raise WorkflowError(f"workflow {ref}: {folder / 'api.json'} is missing")
-    api = _read_json(folder / "api.json")
-    ui = _read_json(folder / "workflow.json")
-    return Workflow(ref, folder, api, ui, sha256_bytes(raw))
+    search = dirs if dirs is not None else default_workflow_dirs()
+    for d in search:
+        folder = d / name / f"v{version}"
+        if not (folder / "api.json").is_file():
+            continue
+        raw = (folder / "api.json").read_bytes()
+        try:
+            api = json.loads(raw)
+        except ValueError as e:
+            raise WorkflowError(f"{folder / 'api.json'}: not valid JSON ({e})") from None
+        if not isinstance(api, dict):
+            raise WorkflowError(f"{folder / 'api.json'}: an API-format workflow is a JSON object")
+        ui = _read_json(folder / "workflow.json") if (folder / "workflow.json").is_file() else None
+        return Workflow(ref, api, sha256_bytes(raw), folder, ui)
+    where = ", ".join(str(d) for d in search)
+    raise WorkflowError(f"workflow {ref}: no {name}/v{version}/api.json under {where}")
 
 
 def list_workflows(root: Path | None = None) -> list[str]:
-    base = root or workflows_dir()
+    base = root or PACK_WORKFLOWS
     refs = []
     for d in sorted(base.glob("*/v*/api.json")):
         refs.append(f"{d.parent.parent.name}@{d.parent.name[1:]}")
@@ -254,6 +254,15 @@ def lint_graph(ref: str, api: Graph, object_info: ObjectInfo) -> list[LintIssue]
     if not any(n.get("class_type") == "NVENCEncode" for n in api.values()):
         bad("graph", "has no NVENCEncode output node")
     loader_id = loaders[0] if loaders else None
+    legacy = parse_ref(ref)[1] == 1
+    if loader_id is not None:
+        declared = api[loader_id].get("inputs", {}).get("workflow", "")
+        if declared != ref and (declared or parse_ref(ref)[1] >= 2):
+            bad(
+                f"node {loader_id} (ManifestLoader)",
+                f"declares workflow {declared!r}, expected {ref!r} (from @2 on every graph "
+                "declares the workflow it implements, so other manifests are refused)",
+            )
     loader_outputs = _output_names(object_info.get("ManifestLoader", {}))
     consumed: set[str] = set()
 
@@ -279,19 +288,21 @@ def lint_graph(ref: str, api: Graph, object_info: ObjectInfo) -> list[LintIssue]
                     bad(where, f"input {name!r} links to missing node {value[0]}")
                     continue
                 if value[0] == loader_id and 0 <= value[1] < len(loader_outputs):
-                    out = loader_outputs[value[1]]
-                    if out in OUTPUT_TO_PARAM:
-                        consumed.add(OUTPUT_TO_PARAM[out])
+                    key = _GENERATION_KEY.get(loader_outputs[value[1]])
+                    if key is not None:
+                        consumed.add(key)
             typ, _ = decls[name]
-            bound = MANIFEST_BOUND.get((str(ctype), name))
+            bound = bound_inputs().get((str(ctype), name))
             must_link = bound is not None or (isinstance(typ, str) and typ in PACK_BOUND_TYPES)
             if not must_link:
                 continue
             if not is_link:
-                bad(
-                    where,
-                    f"input {name!r} is the literal {value!r}: it must be linked to ManifestLoader",
-                )
+                if not (legacy and (str(ctype), name) in LEGACY_LITERALS):
+                    bad(
+                        where,
+                        f"input {name!r} is the literal {value!r}: "
+                        "it must be linked to ManifestLoader",
+                    )
                 continue
             if value[0] != loader_id:
                 bad(where, f"input {name!r} is linked to node {value[0]}, not to ManifestLoader")
@@ -323,6 +334,8 @@ def _semantic(node: dict[str, Any]) -> dict[str, Any]:
 def lint_workflow(wf: Workflow, object_info: ObjectInfo) -> list[LintIssue]:
     """Graph checks plus: the UI form converts to exactly the API form."""
     issues = lint_graph(wf.ref, wf.api, object_info)
+    if wf.ui is None:
+        return [*issues, LintIssue(wf.ref, "workflow.json", "missing (artists open this form)")]
     try:
         converted = ui_to_api(wf.ui, object_info)
     except (WorkflowError, KeyError, IndexError, TypeError, ValueError) as e:

@@ -14,22 +14,14 @@ import tomllib
 from dataclasses import dataclass, field
 from functools import cache
 
+from .parameters import generation_keys
 from .paths import SPECS_DIR
 
 WORKFLOW_REF_PATTERN = re.compile(r"^([a-z0-9_]+)@([1-9][0-9]{0,3})$")
 
-#: generation keys a workflow may declare (besides ``workflow`` itself)
-KNOWN_PARAMS = (
-    "seed",
-    "frames",
-    "steps",
-    "cfg",
-    "min_cfg",
-    "motion_bucket_id",
-    "noise_aug_strength",
-    "prompt",
-    "negative_prompt",
-)
+#: what ``vidgen manifest new`` and the editor's "Save manifest" use when no
+#: workflow is given (and no locked shootout settings exist)
+DEFAULT_WORKFLOW = "camera_only@2"
 
 
 class WorkflowSpecError(ValueError):
@@ -114,7 +106,7 @@ def _parse_spec(name: str, version: int, data: dict[str, object]) -> WorkflowSpe
         raise WorkflowSpecError(f"{name}@{version}: params must be a table")
     params: dict[str, ParamRule] = {}
     for key, rule in params_raw.items():
-        if key not in KNOWN_PARAMS or not isinstance(rule, dict):
+        if key not in generation_keys() or not isinstance(rule, dict):
             raise WorkflowSpecError(f"{name}@{version}: unknown or malformed param {key!r}")
         params[key] = ParamRule(
             required=bool(rule.get("required", False)),
@@ -143,17 +135,27 @@ def _parse_spec(name: str, version: int, data: dict[str, object]) -> WorkflowSpe
 
 @cache
 def all_specs() -> dict[str, WorkflowSpec]:
-    """Every workflow version this pack ships, keyed by ``name@version``."""
+    """Every workflow version this pack ships, keyed by ``name@version``.
+
+    A version whose graph changed but whose parameters did not says ``same_as = N``
+    and takes version N's rules (its own keys, e.g. ``description``, win).
+    """
     specs: dict[str, WorkflowSpec] = {}
-    root = SPECS_DIR
-    for wf_dir in root.iterdir():
+    for wf_dir in SPECS_DIR.iterdir():
         if not wf_dir.is_dir() or wf_dir.name.startswith(("_", ".")):
             continue
+        raw: dict[int, dict[str, object]] = {}
         for f in wf_dir.iterdir():
             m = re.fullmatch(r"v([1-9][0-9]*)\.toml", f.name)
-            if not m:
-                continue
-            spec = _parse_spec(wf_dir.name, int(m.group(1)), tomllib.loads(f.read_text("utf-8")))
+            if m:
+                raw[int(m.group(1))] = tomllib.loads(f.read_text("utf-8"))
+        for version, data in raw.items():
+            base = data.get("same_as")
+            if base is not None:
+                if not isinstance(base, int) or base not in raw or "same_as" in raw[base]:
+                    raise WorkflowSpecError(f"{wf_dir.name}@{version}: bad same_as {base!r}")
+                data = {**raw[base], **{k: v for k, v in data.items() if k != "same_as"}}
+            spec = _parse_spec(wf_dir.name, version, data)
             specs[spec.ref] = spec
     return specs
 

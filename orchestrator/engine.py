@@ -126,10 +126,10 @@ LocalRunner = Callable[..., Any]
 
 def _workflow_sha256(ref: str) -> str | None:
     """sha256 of the workflow's api.json: the local engine runs the same graph in-process."""
-    from comfy_vidgen.workflow_graph import WorkflowError, load_workflow
+    from comfy_vidgen.workflow_graph import WorkflowError
 
     try:
-        return load_workflow(ref).api_sha256
+        return load_workflow(ref).sha256
     except (WorkflowError, ValueError):
         return None
 

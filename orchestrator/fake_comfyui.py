@@ -40,11 +40,11 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from comfy_vidgen.fsutil import atomic_write_bytes
+from comfy_vidgen.manifest_loading import INLINE_CHOICE as INLINE
 
 log = logging.getLogger(__name__)
 
 FAKE_VERSION = "0.3.64"
-INLINE = "(inline manifest_json)"
 
 #: the pack's nodes the fake "executes": their ``/object_info`` entries (inputs, outputs,
 #: combos) are the committed snapshot of the pinned ComfyUI + pack, as the real one serves

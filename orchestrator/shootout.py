@@ -38,8 +38,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from comfy_vidgen.errors import UsageError, VidgenError
 from comfy_vidgen.fsutil import atomic_write_text
 from comfy_vidgen.manifest import ManifestError, load_manifest, manifest_dict, parse_manifest
+from comfy_vidgen.parameters import generation_keys
 from comfy_vidgen.tomlfile import load_toml_model
-from comfy_vidgen.workflow_specs import KNOWN_PARAMS, all_specs, get_spec
+from comfy_vidgen.workflow_specs import all_specs, get_spec
 
 from .dispatcher import Reporter
 from .fleet import FleetConfig
@@ -50,7 +51,7 @@ log = logging.getLogger(__name__)
 
 ENGINES = ("local", "comfyui")
 #: generation keys a candidate may set or sweep (the seed and prompts belong to the shot)
-SWEEPABLE = tuple(k for k in KNOWN_PARAMS if k not in ("seed", "prompt", "negative_prompt"))
+SWEEPABLE = tuple(k for k in generation_keys() if k not in ("seed", "prompt", "negative_prompt"))
 _NAME = r"^[A-Za-z0-9_-]{1,40}$"
 
 

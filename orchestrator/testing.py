@@ -9,7 +9,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .workflow import INLINE_MANIFEST, Workflow, from_graph
+from comfy_vidgen.manifest_loading import INLINE_CHOICE as INLINE_MANIFEST
+
+from .workflow import Workflow, from_graph
 
 
 def build_test_graph(

@@ -9,104 +9,31 @@ fills exactly two things: ManifestLoader's ``manifest_json`` and NVENCEncode's
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from comfy_vidgen.errors import VidgenError
+from comfy_vidgen.manifest_loading import INLINE_CHOICE
+from comfy_vidgen.parameters import bound_inputs
+from comfy_vidgen.workflow_graph import (
+    LEGACY_LITERALS,
+    LOADER,
+    Workflow,
+    WorkflowError,
+    default_workflow_dirs,
+    from_graph,
+    load_workflow,
+)
 from comfy_vidgen.workflow_specs import parse_ref
 
-INLINE_MANIFEST = "(inline manifest_json)"
-LOADER = "ManifestLoader"
-ENCODER = "NVENCEncode"
-
-#: input names that carry manifest parameters: a literal there would deviate from the manifest
-MANAGED_INPUTS = frozenset(
-    {
-        "seed",
-        "noise_seed",
-        "steps",
-        "cfg",
-        "min_cfg",
-        "motion_bucket_id",
-        "augmentation_level",
-        "noise_aug_strength",
-        "width",
-        "height",
-        "length",
-        "video_frames",
-        "target_frames",
-        "fps",
-        "frame_rate",
-        "quality",
-        "bit_depth",
-        "camera_path",
-    }
-)
-
-#: managed inputs ManifestLoader has no output for: a node whose ``manifest`` input is
-#: linked to the loader reads them from the manifest itself (NVENCEncode: "the
-#: manifest's output.quality wins"), so a literal widget value there is ignored
-FROM_LINKED_MANIFEST = frozenset({"quality", "bit_depth"})
-
-
-class WorkflowError(VidgenError):
-    """A workflow graph is missing, malformed, or fails the lint."""
-
-
-@dataclass(frozen=True)
-class Workflow:
-    ref: str
-    graph: dict[str, Any]
-    sha256: str
-    path: str | None = None
-
-    @property
-    def loader_id(self) -> str:
-        return _single(self.graph, LOADER)
-
-    @property
-    def encoder_ids(self) -> list[str]:
-        return [k for k, v in self.graph.items() if v.get("class_type") == ENCODER]
-
-
-def _single(graph: dict[str, Any], cls: str) -> str:
-    ids = [k for k, v in graph.items() if isinstance(v, dict) and v.get("class_type") == cls]
-    if len(ids) != 1:
-        raise WorkflowError(f"the workflow needs exactly one {cls} node, found {len(ids)}")
-    return ids[0]
-
-
-def from_graph(ref: str, graph: dict[str, Any], path: str | None = None) -> Workflow:
-    raw = json.dumps(graph, sort_keys=True, separators=(",", ":")).encode()
-    return Workflow(ref, graph, hashlib.sha256(raw).hexdigest(), path)
-
-
-def default_workflow_dirs() -> list[Path]:
-    dirs = [Path(os.environ["VIDGEN_WORKFLOWS"])] if os.environ.get("VIDGEN_WORKFLOWS") else []
-    dirs += [Path.cwd() / "workflows", Path(__file__).resolve().parent.parent / "workflows"]
-    return dirs
-
-
-def load_workflow(ref: str, dirs: list[Path] | None = None) -> Workflow:
-    """``name@N`` -> ``<dir>/<name>/vN/api.json``; sha256 is of the file bytes as shipped."""
-    name, version = parse_ref(ref)
-    for d in dirs or default_workflow_dirs():
-        p = d / name / f"v{version}" / "api.json"
-        if p.is_file():
-            data = p.read_bytes()
-            try:
-                graph = json.loads(data)
-            except ValueError as e:
-                raise WorkflowError(f"{p}: not valid JSON: {e}") from None
-            if not isinstance(graph, dict):
-                raise WorkflowError(f"{p}: an API-format workflow is a JSON object")
-            return Workflow(ref, graph, hashlib.sha256(data).hexdigest(), str(p))
-    where = ", ".join(str(d) for d in dirs or default_workflow_dirs())
-    raise WorkflowError(f"workflow {ref}: no {name}/v{version}/api.json under {where}")
+__all__ = [
+    "Workflow",
+    "WorkflowError",
+    "check",
+    "default_workflow_dirs",
+    "fill",
+    "from_graph",
+    "lint",
+    "load_workflow",
+]
 
 
 def lint(wf: Workflow) -> list[str]:
@@ -116,11 +43,13 @@ def lint(wf: Workflow) -> list[str]:
         str(k) for k, v in wf.graph.items() if isinstance(v, dict) and v.get("class_type") == LOADER
     }
     try:
-        _single(wf.graph, LOADER)
+        _ = wf.loader_id
     except WorkflowError as e:
         problems.append(str(e))
     if not wf.encoder_ids:
-        problems.append(f"the workflow has no {ENCODER} node (nothing would be delivered)")
+        problems.append("the workflow has no NVENCEncode node (nothing would be delivered)")
+    bound = bound_inputs()
+    legacy = parse_ref(wf.ref)[1] == 1  # see LEGACY_LITERALS
     for node_id, node in sorted(wf.graph.items()):
         if not isinstance(node, dict) or "class_type" not in node:
             problems.append(f"node {node_id}: not an API-format node (no class_type)")
@@ -129,11 +58,12 @@ def lint(wf: Workflow) -> list[str]:
             continue
         inputs = node.get("inputs") or {}
         link = inputs.get("manifest")
-        takes_manifest = isinstance(link, list) and bool(link) and link[0] in loaders
+        takes_manifest = legacy and isinstance(link, list) and bool(link) and link[0] in loaders
         for name, value in inputs.items():
-            if takes_manifest and name in FROM_LINKED_MANIFEST:
+            target = (str(node["class_type"]), name)
+            if takes_manifest and target in LEGACY_LITERALS:
                 continue
-            if name in MANAGED_INPUTS and not isinstance(value, list):
+            if target in bound and not isinstance(value, list):
                 problems.append(
                     f"node {node_id} ({node['class_type']}): input {name!r} is the literal "
                     f"{value!r}; it must be linked from {LOADER} so the manifest decides it"
@@ -172,7 +102,7 @@ def fill(wf: Workflow, manifest_json: str, attempt_job_id: str) -> dict[str, Any
         return inputs
 
     loader = node(wf.loader_id)
-    loader["manifest"] = INLINE_MANIFEST
+    loader["manifest"] = INLINE_CHOICE
     loader["manifest_json"] = manifest_json
     for eid in wf.encoder_ids:
         node(eid)["job_id"] = attempt_job_id

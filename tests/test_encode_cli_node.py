@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import photo
 from PIL import Image
 
 from comfy_vidgen.cli import main
@@ -16,6 +15,7 @@ from comfy_vidgen.encode import EncodeError, nvenc_session_error, probe
 from comfy_vidgen.fsutil import sha256_file
 from comfy_vidgen.nodes import NODE_CLASS_MAPPINGS, _comfy
 from comfy_vidgen.nodes.encode import NVENCEncode
+from conftest import photo
 
 
 def frames_dir(tmp_path: Path, n: int = 6) -> Path:
@@ -142,20 +142,23 @@ def test_node_with_manifest_and_job_id(
     m = build_manifest(keyframe=coffee_jpeg, input_root=coffee_jpeg.parent, motion_type="static", start=crop,
                        end=crop, workflow="camera_only@1", seed=3,
                        output={"quality": 24, "bit_depth": 8, "fps": 24})  # fmt: skip
-    res = NVENCEncode().encode(image_batch(), 30, 20, "10", "auto", "vidgen", "job-42", m)
+    # a graph value that differs from the manifest is refused, never silently replaced
+    with pytest.raises(EncodeError, match=r"quality 20 \(the manifest's output.quality is 24\)"):
+        NVENCEncode().encode(image_batch(), 24, 20, "8", "auto", "vidgen", "job-42", m)
+    assert not (out / "vidgen" / m.id / "job-42.mp4").exists()
+    res = NVENCEncode().encode(image_batch(), 24, 24, "8", "auto", "vidgen", "job-42", m)
     path = Path(res["result"][0])
     assert path == out / "vidgen" / m.id / "job-42.mp4"
     side = json.loads(path.with_suffix(".json").read_text())
     assert side["manifest_hash"] == manifest_hash(m) and side["manifest"]["id"] == m.id
     assert (side["quality"], side["bit_depth"], side["fps"]) == (24, 8, 24.0)  # the manifest's
     assert side["metadata"]["settings_source"] == "manifest"
-    assert side["metadata"]["ignored_widget_values"] == {"fps": 30, "quality": 20, "bit_depth": 10}
     assert side["metadata"]["job_id"] == "job-42"
     assert side["sha256"] == sha256_file(path)
     p = probe(path)
     assert (p.frames, p.fps, p.bit_depth) == (8, 24.0, 8)
     # the orchestrator retries the same job: replaced atomically, same place
-    NVENCEncode().encode(image_batch(), 30, 20, "10", "auto", "vidgen", "job-42", m)
+    NVENCEncode().encode(image_batch(), 24, 24, "8", "auto", "vidgen", "job-42", m)
     assert sorted(x.name for x in path.parent.iterdir()) == ["job-42.json", "job-42.mp4"]
 
 

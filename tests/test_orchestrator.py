@@ -338,15 +338,17 @@ def test_dispatcher_sees_connect_then_only_the_events_it_acts_on(
 
 
 def test_fill_never_touches_the_shipped_graph() -> None:
-    from orchestrator.workflow import INLINE_MANIFEST, fill, load_workflow
+    from comfy_vidgen.manifest_loading import INLINE_CHOICE
+    from orchestrator.workflow import fill, load_workflow
 
-    wf = load_workflow("camera_only@1")
+    wf = load_workflow("camera_only@2")
     before = json.dumps(wf.graph, sort_keys=True)
     a, b = fill(wf, '{"a": 1}', "job-a"), fill(wf, '{"b": 2}', "job-b")
     assert json.dumps(wf.graph, sort_keys=True) == before
     assert a[wf.loader_id]["inputs"]["manifest_json"] == '{"a": 1}'
     assert b[wf.loader_id]["inputs"]["manifest_json"] == '{"b": 2}'
-    assert a[wf.loader_id]["inputs"]["manifest"] == INLINE_MANIFEST
+    assert a[wf.loader_id]["inputs"]["manifest"] == INLINE_CHOICE
+    assert a[wf.loader_id]["inputs"]["workflow"] == "camera_only@2"  # the declaration stays
     for eid in wf.encoder_ids:
         assert (a[eid]["inputs"]["job_id"], b[eid]["inputs"]["job_id"]) == ("job-a", "job-b")
     assert set(a) == set(wf.graph)

@@ -170,7 +170,7 @@ def test_vidgen_run_three_manifests_on_one_real_comfyui(
     version = requests.get(f"{comfy.url}/system_stats", timeout=10).json()["system"][
         "comfyui_version"
     ]
-    wf_sha = load_workflow("camera_only@1").api_sha256
+    wf_sha = load_workflow("camera_only@1").sha256
     submitted = _history_ids(comfy.url) - before
     assert len(submitted) == 3  # one prompt per job, none retried
     by_source = {j["source"]: j for j in res["jobs"]}

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from comfy_vidgen.nodes import NODE_CLASS_MAPPINGS
+from comfy_vidgen.parameters import bound_inputs
 from comfy_vidgen.workflow_graph import (
-    MANIFEST_BOUND,
     lint_graph,
     lint_workflow,
     list_workflows,
@@ -59,7 +59,7 @@ def test_snapshot_lists_every_pack_node_with_its_inputs() -> None:
 
 
 def test_every_bound_input_exists_in_the_snapshot() -> None:
-    for node, inp in MANIFEST_BOUND:
+    for node, inp in bound_inputs():
         info = OI.get(node)
         assert info is not None, f"{node} is not a ComfyUI 0.3.64 / pack node"
         names = set(info["input"].get("required", {})) | set(
@@ -147,7 +147,7 @@ def test_lint_detects_ui_api_disagreement(tmp_path: Path) -> None:
         if node["type"] == "RIFEInterpolate":
             node["mode"] = 4  # bypassed in the UI, still present in api.json
     (dst / "workflow.json").write_text(json.dumps(ui))
-    issues = lint_workflow(load_workflow("camera_only@1", tmp_path), OI)
+    issues = lint_workflow(load_workflow("camera_only@1", [tmp_path]), OI)
     assert any("api.json has" in i.msg for i in issues)
 
 

@@ -8,7 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .. import parameters
 from ..errors import UsageError
+from ..manifest import Output
+from ..workflow_specs import DEFAULT_WORKFLOW
 from ._common import add_input_root, add_json_flag, add_parser, emit_json, parse_size
 
 
@@ -26,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "new",
         "write a valid manifest for a keyframe",
         "vidgen manifest new shots/beach.jpg --motion zoom_in --start full "
-        "--end 0.25,0.25,0.5,0.5 --workflow camera_only@1 --input-root shots -o beach.json",
+        "--end 0.25,0.25,0.5,0.5 --workflow camera_only@2 --input-root shots -o beach.json",
     )
     n.add_argument("keyframe", type=Path, metavar="KEYFRAME")
     n.add_argument("--motion", required=True, help="static, pan_left, ..., zoom_in, custom")
@@ -40,23 +43,31 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     n.add_argument(
         "--workflow",
         default=None,
-        help="name@version (default: locked settings, else camera_only@1)",
+        help=f"name@version (default: locked settings, else {DEFAULT_WORKFLOW})",
     )
     n.add_argument("--seed", type=int, default=None, help="uint64 seed (random if omitted)")
     n.add_argument("--size", default="1024x576", help="output WIDTHxHEIGHT (default 1024x576)")
     n.add_argument(
         "--id", dest="manifest_id", default=None, help="manifest id (default: keyframe name)"
     )
-    n.add_argument("--fps", type=int, default=None, help="output frame rate (default 30)")
-    n.add_argument("--frames", type=int, default=None, help="output frames (default 120)")
-    n.add_argument("--gen-frames", type=int, default=None, help="model-native frame count")
-    n.add_argument("--steps", type=int, default=None)
-    n.add_argument("--cfg", type=float, default=None)
-    n.add_argument("--min-cfg", type=float, default=None)
-    n.add_argument("--motion-bucket", type=int, default=None)
-    n.add_argument("--noise-aug", type=float, default=None)
-    n.add_argument("--prompt", default=None)
-    n.add_argument("--negative-prompt", default=None)
+    out_fields = Output.model_fields
+    n.add_argument(
+        "--fps",
+        type=int,
+        default=None,
+        help=f"output frame rate (default {out_fields['fps'].default})",
+    )
+    n.add_argument(
+        "--frames",
+        type=int,
+        default=None,
+        help=f"output frames (default {out_fields['frames'].default})",
+    )
+    for flag, key, param in parameters.flagged():
+        n.add_argument(
+            flag, dest=f"gen_{key}", type=parameters.python_type(param), default=None,
+            help=f"{param.tooltip} Default: the workflow's spec.",
+        )  # fmt: skip
     n.add_argument("-o", "--output", type=Path, default=None, help="write here (default: stdout)")
     add_input_root(n)
     n.set_defaults(func=cmd_new)
@@ -125,24 +136,15 @@ def cmd_new(args: argparse.Namespace) -> int:
         from ..locked import load_locked_settings
 
         locked_settings = load_locked_settings()
-        workflow = locked_settings.workflow if locked_settings else "camera_only@1"
+        workflow = locked_settings.workflow if locked_settings else DEFAULT_WORKFLOW
         locked = dict(locked_settings.parameters) if locked_settings else {}
     output = {k: v for k, v in {"fps": args.fps, "frames": args.frames}.items() if v is not None}
     generation = {
         **locked,
         **{
-            k: v
-            for k, v in {
-                "frames": args.gen_frames,
-                "steps": args.steps,
-                "cfg": args.cfg,
-                "min_cfg": args.min_cfg,
-                "motion_bucket_id": args.motion_bucket,
-                "noise_aug_strength": args.noise_aug,
-                "prompt": args.prompt,
-                "negative_prompt": args.negative_prompt,
-            }.items()
-            if v is not None
+            key: value
+            for _, key, _ in parameters.flagged()
+            if (value := getattr(args, f"gen_{key}")) is not None
         },
     }
     m = build_manifest(

@@ -64,7 +64,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
     failed = 0
     for ref, root in targets:
         try:
-            issues = lint_workflow(load_workflow(ref, root), info)
+            issues = lint_workflow(load_workflow(ref, [root] if root else None), info)
             errors = [str(i) for i in issues]
         except (WorkflowError, KeyError, ValueError) as e:
             errors = [f"{ref}: {e}"]
@@ -90,10 +90,10 @@ def cmd_list(args: argparse.Namespace) -> int:
                 {
                     "workflow": ref,
                     "folder": str(wf.folder),
-                    "api_sha256": wf.api_sha256,
+                    "api_sha256": wf.sha256,
                     "description": wf.spec.description,
                 }
             )
         else:
-            print(f"{ref:<24} {wf.api_sha256[:12]}  {wf.spec.description}")
+            print(f"{ref:<24} {wf.sha256[:12]}  {wf.spec.description}")
     return 0

@@ -1,9 +1,10 @@
 """Where and how a job's clip is delivered (the NVENCEncode node's core, ComfyUI-free).
 
 Layout: ``<output>/vidgen/<manifest id or 'adhoc'>/<job>.mp4`` plus ``<job>.json``.
-With a manifest, the encoder settings come from ``manifest.output`` (never from
-graph widgets: the "never deviate" rule); differing widget values are recorded
-in the sidecar, not used.
+The encoder settings are the node's inputs, which a released graph links from
+ManifestLoader. With a manifest connected they must equal ``manifest.output``: a
+value that differs (a literal in an ``@1`` graph, a re-wired link) is refused, never
+silently replaced, so what the graph shows is what ran ("never deviate").
 """
 
 from __future__ import annotations
@@ -76,15 +77,20 @@ def deliver(
 ) -> Delivery:
     """Encode ``frames`` into the delivery layout, settings from the manifest when given."""
     m = _manifest_of(manifest)
-    widgets = {"fps": fps, "quality": quality, "bit_depth": bit_depth}
-    ignored: dict[str, Any] = {}
     audio_in: AudioInput | None = as_audio_input(audio) if audio is not None else None
     if m is not None:
-        used = {"fps": m.output.fps, "quality": m.output.quality, "bit_depth": m.output.bit_depth}
-        ignored = {k: v for k, v in widgets.items() if v != used[k]}
-        if ignored:
-            log.warning("manifest %s overrides node widgets %s", m.id, ignored)
-        fps, quality, bit_depth = used["fps"], used["quality"], used["bit_depth"]
+        given = {"fps": fps, "quality": quality, "bit_depth": bit_depth}
+        differ = [
+            f"{k} {v} (the manifest's output.{k} is {getattr(m.output, k)})"
+            for k, v in given.items()
+            if v != getattr(m.output, k)
+        ]
+        if differ:
+            raise EncodeError(
+                f"manifest {m.id}: the graph gives "
+                + ", ".join(differ)
+                + "; link these inputs from ManifestLoader so the manifest decides them"
+            )
         a = m.output.audio
         if a is not None:
             if audio_in is None:
@@ -114,7 +120,7 @@ def deliver(
             n += 1
     metadata: dict[str, Any] = {"job_id": job_id.strip() or None, "settings_source": "widgets"}
     if m is not None:
-        metadata.update(manifest=m, settings_source="manifest", ignored_widget_values=ignored)
+        metadata.update(manifest=m, settings_source="manifest")
     result = encode(
         frames,
         target,

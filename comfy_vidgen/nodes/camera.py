@@ -61,14 +61,14 @@ def _manifest(value: Any) -> Manifest:
     raise CameraError(f"manifest input must be a VIDGEN_MANIFEST, got {type(value).__name__}")
 
 
-def _embedding_used(prompt: Any, unique_id: Any) -> bool:
-    """Whether any node of the running prompt reads our camera_embedding output (slot 4)."""
+def _output_used(prompt: Any, unique_id: Any, slot: int) -> bool:
+    """Whether any node of the running prompt reads output ``slot`` of node ``unique_id``."""
     if not isinstance(prompt, dict) or unique_id is None:
         return True
     for node in prompt.values():
         for link in (node.get("inputs") or {}).values() if isinstance(node, dict) else ():
             if isinstance(link, list) and len(link) == 2 and str(link[0]) == str(unique_id):
-                if link[1] == 4:
+                if link[1] == slot:
                     return True
     return False
 
@@ -205,7 +205,7 @@ class CameraPathConditioner:
             )
         cond = conditioning(keyframe, path, (width, height))
         embedding = None
-        if _embedding_used(prompt, unique_id):
+        if _output_used(prompt, unique_id, self.RETURN_NAMES.index("camera_embedding")):
             embedding = torch.from_numpy(wan_camera_embedding(path, length, width, height))
         return (
             _to_tensor([cond.start_image]),

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..encode.settings import ENCODERS
+from ..parameters import BIT_DEPTH_CHOICES
 
 
 class NVENCEncode:
@@ -21,8 +22,9 @@ class NVENCEncode:
     DESCRIPTION = (
         "Encodes frames to an H.265 MP4 (hevc_nvenc when a session opens, else libx265, and "
         "says why) with BT.709 tv-range colour tags, the hvc1 tag and faststart, plus a JSON "
-        "sidecar. Writes output/vidgen/<manifest id or adhoc>/<job>.mp4. With a manifest, fps, "
-        "quality, bit depth and audio come from it."
+        "sidecar. Writes output/vidgen/<manifest id or adhoc>/<job>.mp4. With a manifest connected, "
+        "fps, quality and bit depth must equal its output settings (link them from "
+        "ManifestLoader) and audio comes from it."
     )
     RETURN_TYPES = ("STRING", "STRING")
     RETURN_NAMES = ("path", "sha256")
@@ -34,13 +36,13 @@ class NVENCEncode:
             "required": {
                 "images": ("IMAGE", {"tooltip": "Frames [B,H,W,3] in 0..1 (even width/height)."}),
                 "fps": ("INT", {"default": 30, "min": 1, "max": 240,
-                                "tooltip": "Frame rate (the manifest's output.fps wins)."}),
+                                "tooltip": "Frame rate (link ManifestLoader.fps)."}),
                 "quality": ("INT", {"default": 20, "min": 0, "max": 51,
                                     "tooltip": "CRF (libx265) / CQ (NVENC): lower is better "
-                                    "and bigger. The manifest's output.quality wins."}),
-                "bit_depth": (["10", "8"], {"default": "10",
+                                    "and bigger (link ManifestLoader.quality)."}),
+                "bit_depth": (list(BIT_DEPTH_CHOICES), {"default": "10",
                                             "tooltip": "10-bit avoids banding; 8-bit for old "
-                                            "players. The manifest's output.bit_depth wins."}),
+                                            "players (link ManifestLoader.bit_depth)."}),
                 "encoder": (list(ENCODERS), {"default": "auto",
                                              "tooltip": "auto: NVENC if a session opens, else "
                                              "libx265 (recorded). hevc_nvenc: fail if absent."}),

@@ -9,10 +9,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..manifest_loading import LoadedManifest, list_manifest_files, load_for_node
+from .. import parameters
+from ..manifest_loading import (
+    INLINE_CHOICE,
+    MANIFEST_SUBDIR,
+    LoadedManifest,
+    choose_manifest,
+    list_manifest_files,
+    load_for_node,
+)
+from ..workflow_specs import all_specs
 
-INLINE = "(inline manifest_json)"
-MANIFEST_SUBDIR = "manifests"
+#: kept for importers of the released node module
+INLINE = INLINE_CHOICE
 
 
 def _input_dir() -> Path:
@@ -31,65 +40,16 @@ class ManifestLoader:
         "JSON sent by the orchestrator), checks the keyframe's sha256, and outputs the keyframe "
         "and every generation parameter, so the graph never carries its own literals."
     )
+    # derived from the parameter table (comfy_vidgen/parameters.py): one row per output
     RETURN_TYPES = (
-        "IMAGE",
-        "VIDGEN_MANIFEST",
-        "INT",
-        "INT",
-        "FLOAT",
-        "FLOAT",
-        "INT",
-        "FLOAT",
-        "INT",
-        "INT",
-        "INT",
-        "INT",
-        "STRING",
-        "STRING",
-        "INT",
-        "FLOAT",
-        "INT",
-        "BOOLEAN",
-    )
-    RETURN_NAMES = (
-        "keyframe",
-        "manifest",
-        "seed",
-        "steps",
-        "cfg",
-        "min_cfg",
-        "motion_bucket_id",
-        "noise_aug_strength",
-        "width",
-        "height",
-        "frames",
-        "fps",
-        "prompt",
-        "negative_prompt",
-        "output_frames",
-        "model_fps",
-        "model_fps_int",
-        "scene_cut_guard",
-    )
+        *(t for _, t, _ in parameters.LEADING_OUTPUTS),
+        *(list(p.comfy_type) if isinstance(p.comfy_type, tuple) else p.comfy_type
+          for p in parameters.PARAMETERS),
+    )  # fmt: skip
+    RETURN_NAMES = parameters.loader_output_names()
     OUTPUT_TOOLTIPS = (
-        "The keyframe as displayed (EXIF-oriented, sRGB), full resolution, [1,H,W,3].",
-        "The validated manifest object for the vidgen nodes downstream.",
-        "generation.seed (uint64; ComfyUI samplers take it as is).",
-        "generation.steps (0 when the workflow does not use it).",
-        "generation.cfg (0 when unused).",
-        "generation.min_cfg (0 when unused).",
-        "generation.motion_bucket_id (0 when unused).",
-        "generation.noise_aug_strength (0 when unused).",
-        "output.width in pixels.",
-        "output.height in pixels.",
-        "generation.frames: the model-native frame count (e.g. 25).",
-        "output.fps.",
-        "generation.prompt ('' when unused).",
-        "generation.negative_prompt ('' when unused).",
-        "output.frames: the delivered frame count (RIFE's target, e.g. 120).",
-        "The rate the model's frames represent after retiming: (frames-1)*fps/(output_frames-1).",
-        "model_fps rounded, for conditioning inputs that take an INT (SVD's fps).",
-        "interpolation.scene_cut_guard for RIFEInterpolate.",
+        *(tip for _, _, tip in parameters.LEADING_OUTPUTS),
+        *(p.tooltip for p in parameters.PARAMETERS),
     )
 
     @classmethod
@@ -101,10 +61,10 @@ class ManifestLoader:
         return {
             "required": {
                 "manifest": (
-                    [INLINE, *files],
+                    [INLINE_CHOICE, *files],
                     {
                         "tooltip": "A manifest file from ComfyUI's input/manifests/ folder, or "
-                        f"'{INLINE}' to use the manifest_json text below."
+                        f"'{INLINE_CHOICE}' to use the manifest_json text below."
                     },
                 ),
             },
@@ -118,26 +78,53 @@ class ManifestLoader:
                         "non-empty it takes precedence over the file choice.",
                     },
                 ),
+                "workflow": (
+                    "STRING",
+                    {
+                        "default": "",
+                        "tooltip": "The workflow this graph implements (name@version, set by "
+                        "the workflow builder). A manifest made for another workflow is "
+                        "refused before anything runs. Empty (the @1 graphs): not checked.",
+                    },
+                ),
             },
         }
 
     @classmethod
-    def IS_CHANGED(cls, manifest: str, manifest_json: str = "") -> str:
+    def IS_CHANGED(cls, manifest: str, manifest_json: str = "", workflow: str = "") -> str:
         # The manifest hash (and keyframe hash inside it) is the identity of the
         # result: a changed file under the same name must re-run.
         try:
-            return load_for_node(_input_dir(), manifest, manifest_json, INLINE, decode=False).key
+            return load_for_node(
+                _input_dir(), manifest, manifest_json, workflow=workflow, decode=False
+            ).key
         except Exception as e:  # let execution report the error properly
             return f"error:{e}"
 
     @classmethod
-    def VALIDATE_INPUTS(cls, manifest: str, manifest_json: str = "") -> bool | str:
-        if manifest == INLINE and not manifest_json.strip():
+    def VALIDATE_INPUTS(
+        cls, manifest: str, manifest_json: str = "", workflow: str = ""
+    ) -> bool | str:
+        """Runs at ``/prompt`` validation, before any node executes: a manifest of
+        another workflow than the graph declares is refused here, naming both."""
+        if manifest == INLINE_CHOICE and not manifest_json.strip():
             return "choose a manifest file or fill manifest_json"
+        if workflow and workflow not in all_specs():
+            known = ", ".join(sorted(all_specs()))
+            return f"workflow {workflow!r} is not a workflow this pack ships ({known})"
+        if workflow:
+            from ..manifest import ManifestError
+
+            try:
+                choose_manifest(_input_dir(), manifest, manifest_json, workflow=workflow)
+            except ManifestError as e:
+                return str(e)
         return True
 
-    def load(self, manifest: str, manifest_json: str = "") -> tuple[Any, ...]:
-        loaded: LoadedManifest = load_for_node(_input_dir(), manifest, manifest_json, INLINE)
+    def load(self, manifest: str, manifest_json: str = "", workflow: str = "") -> tuple[Any, ...]:
+        loaded: LoadedManifest = load_for_node(
+            _input_dir(), manifest, manifest_json, workflow=workflow
+        )
         import torch
 
         image = torch.from_numpy(loaded.keyframe_float01()).unsqueeze(0)

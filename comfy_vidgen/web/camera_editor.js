@@ -138,6 +138,13 @@ export function nodeHost(node) {
       if (!src || widget(src, "image") || !host.manifest()) return null;
       return { manifest: widget(src, "manifest").value, manifest_json: widget(src, "manifest_json")?.value ?? "" };
     },
+    /** The workflow id the graph's ManifestLoader declares (@2 graphs), else null. */
+    graphWorkflow() {
+      const nodes = node.graph?._nodes ?? node.graph?.nodes ?? [];
+      const loader = nodes.find((n) => (n.comfyClass ?? n.type) === "ManifestLoader");
+      const value = loader ? widget(loader, "workflow")?.value : null;
+      return typeof value === "string" && value ? value : null;
+    },
     imageUrl: viewUrl,
     fetchApi: (route, init) => api.fetchApi(route, init),
   };

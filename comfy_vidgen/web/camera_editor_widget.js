@@ -577,6 +577,9 @@ export class CameraEditor {
       name, image: this.host.imageName(), motion_type: v.motion_type, easing: v.easing,
       start: v.start, end: v.end, width: v.width, height: v.height, length: v.length, overwrite,
     };
+    // the graph's declared workflow (a manifest of another one would be refused by it)
+    const workflow = this.host.graphWorkflow?.();
+    if (workflow) body.workflow = workflow;
     // drawn over a ManifestLoader's manifest: keep its workflow, seed, generation and output
     const base = this.host.baseManifest?.();
     if (base) body.base = base;
