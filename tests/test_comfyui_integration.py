@@ -79,7 +79,7 @@ def test_object_info_lists_our_nodes_with_their_inputs(client: Any) -> None:
 
 
 def _camera_only_prompt(
-    client: Any, comfy: LiveComfyUI, tmp_path: Path, job: str
+    client: Any, comfy: LiveComfyUI, tmp_path: Path, job: str, ref: str = "camera_only@1"
 ) -> tuple[dict[str, Any], str]:
     from conftest import photo
     from PIL import Image
@@ -102,7 +102,7 @@ def _camera_only_prompt(
         motion_type="zoom_in",
         start=full,
         end=end,
-        workflow="camera_only@1",
+        workflow=ref,
         seed=5,
         size=size,
         manifest_id="coffee-it",
@@ -112,7 +112,7 @@ def _camera_only_prompt(
     data = json.loads(canonical_json(m))
     data["keyframe"]["path"] = f"{up['subfolder']}/{up['name']}"
     sent = parse_manifest(data)
-    api = copy.deepcopy(load_workflow("camera_only@1").api)
+    api = copy.deepcopy(load_workflow(ref).api)
     for node in api.values():
         if node["class_type"] == "ManifestLoader":
             node["inputs"]["manifest_json"] = canonical_json(sent).decode()
@@ -156,7 +156,8 @@ def test_camera_only_end_to_end_through_the_api(
 ) -> None:
     from comfy_vidgen.encode import probe
 
-    api, mhash = _camera_only_prompt(client, comfy, tmp_path, job="it-job-1")
+    # @2: every encode setting linked from ManifestLoader (bit_depth as a combo link)
+    api, mhash = _camera_only_prompt(client, comfy, tmp_path, job="it-job-1", ref="camera_only@2")
     t0 = time.monotonic()
     prompt_id, seen, entry = _run(client, api)
     elapsed = time.monotonic() - t0
@@ -177,6 +178,39 @@ def test_camera_only_end_to_end_through_the_api(
     (
         Path(os.environ.get("VIDGEN_IT_REPORT", str(tmp_path))) / "camera_only_seconds.txt"
     ).write_text(f"{elapsed:.1f}\n")
+
+
+def test_a_self_declaring_graph_refuses_another_workflows_manifest(
+    client: Any, comfy: LiveComfyUI, tmp_path: Path
+) -> None:
+    """camera_only@2 declares its id: an svd_xt@2 manifest is refused by /prompt
+    validation, naming both ids, and nothing is queued, run or written."""
+    from conftest import photo
+    from PIL import Image
+
+    from orchestrator.client import PromptRejected
+
+    kf = tmp_path / "coffee.jpg"
+    Image.fromarray(photo("coffee")).save(kf, quality=92)
+    crop = full_crop(600, 400, 512, 288)
+    m = build_manifest(
+        keyframe=kf, input_root=tmp_path, motion_type="static", start=crop, end=crop,
+        workflow="svd_xt@2", seed=5, size=(512, 288), manifest_id="other-workflow",
+    )  # fmt: skip
+    api = copy.deepcopy(load_workflow("camera_only@2").api)
+    for node in api.values():
+        if node["class_type"] == "ManifestLoader":
+            node["inputs"]["manifest_json"] = canonical_json(m).decode()
+        if node["class_type"] == "NVENCEncode":
+            node["inputs"]["job_id"] = "it-wrong-workflow"
+    prompt_id = uuid.uuid4().hex
+    with pytest.raises(PromptRejected) as e:
+        client.submit(api, prompt_id=prompt_id, client_id=uuid.uuid4().hex)
+    assert "svd_xt@2" in str(e.value) and "camera_only@2" in str(e.value), str(e.value)
+    [(nid, err)] = e.value.node_errors.items()
+    assert err["class_type"] == "ManifestLoader"
+    assert client.history(prompt_id) is None
+    assert not list((comfy.base / "output").rglob("it-wrong-workflow*"))
 
 
 def test_manifest_loader_refuses_paths_outside_the_input_folder(
@@ -211,7 +245,7 @@ def test_manifest_loader_refuses_a_symlinked_keyframe_escaping(
     assert err is not None and "outside the input root" in err["exception_message"]
 
 
-@pytest.mark.parametrize("ref", [r for r in list_workflows() if r != "camera_only@1"])
+@pytest.mark.parametrize("ref", [r for r in list_workflows() if not r.startswith("camera_only@")])
 def test_generation_workflows_validate_in_real_comfyui_except_missing_weights(
     client: Any, ref: str, tmp_path: Path
 ) -> None:
