@@ -13,7 +13,10 @@ on an instance is known and can be reconciled.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import os
+import socket
 import sqlite3
 import threading
 import time
@@ -23,7 +26,15 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, fields
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TextIO
+
+from comfy_vidgen.errors import VidgenError
+
+
+class LedgerBusy(VidgenError):
+    """Another live dispatcher holds this (SQLite) ledger: nothing was done (exit 2)."""
+
+    exit_code = 2
 
 
 class JobState(StrEnum):
@@ -155,6 +166,7 @@ class Ledger(Protocol):
         lost: bool = False,
     ) -> None: ...
     def close(self) -> None: ...
+    def hold_dispatch(self) -> None: ...
 
 
 # Each migration is a list of portable statements; applied once, in order.
@@ -234,6 +246,7 @@ class SqliteLedger:
             self.path, timeout=30, isolation_level=None, check_same_thread=False
         )
         self._lock = threading.RLock()
+        self._dispatch_lock: TextIO | None = None
         self._batch_cur: sqlite3.Cursor | None = None
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
@@ -336,6 +349,40 @@ class SqliteLedger:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+        if self._dispatch_lock is not None:
+            self._dispatch_lock.close()  # releases the flock
+            self._dispatch_lock = None
+
+    def hold_dispatch(self) -> None:
+        """Become the one dispatcher of this ledger file until ``close`` (or death).
+
+        SQLite serialises writes but cannot tell a live dispatcher's running job from
+        a lost one, so a second dispatcher on the same file would "reconcile" the
+        first one's jobs and render them again. It is refused at once instead, naming
+        the holder; several dispatchers share a PostgreSQL ledger (``ledger_pg``),
+        whose session locks do tell. The lock is an ``flock`` on ``<ledger>.lock``:
+        the kernel drops it when the holder exits, ``kill -9`` included.
+        """
+        if self.path == ":memory:" or self._dispatch_lock is not None:
+            return
+        lock_path = Path(f"{self.path}.lock")
+        f = open(lock_path, "a+")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            f.close()
+            raise LedgerBusy(
+                f"ledger {self.path} is in use by {holder}: wait for it to finish, or "
+                "share work between dispatchers through a PostgreSQL ledger"
+            ) from None
+        f.seek(0)
+        f.truncate()
+        since = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime())
+        f.write(f"vidgen pid {os.getpid()} on {socket.gethostname()} since {since}\n")
+        f.flush()
+        self._dispatch_lock = f
 
     # ------------------------------------------------------------------ jobs
     def add_job(

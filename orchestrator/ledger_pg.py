@@ -214,6 +214,9 @@ class PgLedger(SqliteLedger):
         with self._lock:
             return {int(r[0]) for r in self._db.execute(_LIVE_OWNERS)}
 
+    def hold_dispatch(self) -> None:
+        """Nothing to hold: dispatchers share this ledger through session claims."""
+
     def close(self) -> None:
         """Release this session's unsubmitted claims, then its lock (by closing)."""
         with self._lock:

@@ -50,6 +50,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     prep = prepare(out, _say)
     ledger = open_ledger(out / "vidgen.db")
     try:
+        ledger.hold_dispatch()
         subs = submit_manifests(ledger, prep.manifests, prep.shoot)
         new = sum(1 for s in subs if s.created)
         _say(

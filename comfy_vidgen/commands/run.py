@@ -204,6 +204,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     paths = _manifest_paths(args.manifests)
     ledger = open_ledger(args.ledger)
     try:
+        ledger.hold_dispatch()  # a second `vidgen run` on this SQLite file is refused here
         subs = submit_manifests(ledger, paths, args.input_root)
         scope = {s.job.job_id for s in subs if s.job is not None}
         for s in subs:
