@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import queue
 import random
 import threading
@@ -26,7 +25,7 @@ from typing import Any, Protocol
 
 from comfy_vidgen.manifest import ManifestError, canonical_json, manifest_hash, parse_manifest
 
-from . import audit
+from . import audit, deliveries
 from .client import Event, HistoryEntry, PromptRejected, TransportError
 from .fleet import FleetConfig, Instance, make_instances
 from .ledger import (
@@ -585,8 +584,7 @@ class Dispatcher:
     ) -> _Collected:
         """Worker thread: download, verify, deliver, audit. No ledger writes here."""
         job, att = t.job, t.attempt
-        dest_dir = self.out_dir / job.manifest_id
-        tmp = self.out_dir / ".incoming" / f"{att.attempt_job_id}.mp4"
+        tmp = self.out_dir / deliveries.INCOMING / f"{att.attempt_job_id}.mp4"
         try:
             if not inst.client.download(
                 entry["filename"],
@@ -610,9 +608,6 @@ class Dispatcher:
             tmp.unlink(missing_ok=True)
             assert res.error_class is not None
             return _Collected(t, False, res.error_class, res.error or "verification failed")
-        final = dest_dir / f"{job.job_id}.mp4"
-        dest_dir.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, final)
         timings = self._timings(att, h)
         kf_path = inst.uploaded.get(manifest["keyframe"]["sha256"]) or _upload_path(manifest)
         record = audit.build_record(
@@ -632,7 +627,6 @@ class Dispatcher:
             timings=timings,
             encoder=entry.get("encoder"),
             output={
-                "path": str(final),
                 "sha256": res.sha256,
                 "source": entry,
                 "attempt_job_id": att.attempt_job_id,
@@ -641,8 +635,8 @@ class Dispatcher:
             engine="comfyui",
         )
         record["submitted_keyframe_path"] = kf_path
-        audit_path = audit.write_record(dest_dir / f"{job.job_id}.audit.json", record)
-        return _Collected(t, True, output_path=str(final), audit_path=str(audit_path))
+        where = deliveries.deliver(self.out_dir, job, tmp, record)
+        return _Collected(t, True, output_path=str(where.mp4), audit_path=str(where.audit))
 
     def _wf_sha(self, ref: str) -> str | None:
         wf = self._wf_cache.get(ref)

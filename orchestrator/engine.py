@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -30,7 +29,7 @@ from comfy_vidgen.manifest import (
     verify_keyframe,
 )
 
-from . import audit
+from . import audit, deliveries
 from .dispatcher import Dispatcher, NullReporter, Reporter, RunSummary, WorkflowSource
 from .fleet import FleetConfig
 from .ledger import LIVE_ATTEMPTS, AttemptState, Job, JobState, SqliteLedger
@@ -202,7 +201,7 @@ class LocalEngine:
         self.ledger.set_job(job.job_id, JobState.RUNNING)
         self.reporter.job_state(job, JobState.RUNNING, "local", f"attempt {att.n}")
         manifest_d = json.loads(job.manifest_json)
-        work = self.out_dir / ".incoming" / att.attempt_job_id
+        work = deliveries.staging(self.out_dir, att.attempt_job_id)
         t0 = time.monotonic()
 
         def on_progress(done: int, total: int) -> None:
@@ -235,13 +234,6 @@ class LocalEngine:
             state = JobState.REJECTED if res.error_class in REJECTING else JobState.FAILED
             self._end(job, att.prompt_id, state, res.error_class, res.error or "")
             return
-        dest_dir = self.out_dir / job.manifest_id
-        dest_dir.mkdir(parents=True, exist_ok=True)
-        final = dest_dir / f"{job.job_id}.mp4"
-        os.replace(mp4, final)
-        sidecar = getattr(result, "sidecar", None)
-        if sidecar is not None and Path(sidecar).is_file():
-            os.replace(sidecar, dest_dir / f"{job.job_id}.json")
         timings = {
             "submitted_at": att.submitted_at,
             "queue_s": 0.0,
@@ -262,21 +254,24 @@ class LocalEngine:
             comfyui_version=None,
             timings=timings,
             encoder=getattr(result, "encoder", None),
-            output={"path": str(final), "sha256": res.sha256, "attempt_job_id": att.attempt_job_id},
+            output={"sha256": res.sha256, "attempt_job_id": att.attempt_job_id},
             verification=res.to_dict(),
             engine="local",
         )
-        audit_path = audit.write_record(dest_dir / f"{job.job_id}.audit.json", record)
+        sidecar = getattr(result, "sidecar", None)
+        where = deliveries.deliver(
+            self.out_dir, job, mp4, record, Path(sidecar) if sidecar is not None else None
+        )
         self.ledger.set_attempt(att.prompt_id, AttemptState.DONE)
         self.ledger.set_job(
             job.job_id,
             JobState.DONE,
-            output_path=str(final),
-            audit_path=str(audit_path),
+            output_path=str(where.mp4),
+            audit_path=str(where.audit),
             error_class=None,
             error_message=None,
         )
-        self.reporter.job_state(job, JobState.DONE, "local", str(final))
+        self.reporter.job_state(job, JobState.DONE, "local", str(where.mp4))
 
     def _end(self, job: Job, pid: str, state: JobState, cls: ErrorClass, msg: str) -> None:
         self.ledger.set_attempt(

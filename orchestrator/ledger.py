@@ -167,6 +167,8 @@ class Ledger(Protocol):
     ) -> None: ...
     def close(self) -> None: ...
     def hold_dispatch(self) -> None: ...
+    def retry(self, job_id: str) -> bool: ...
+    def redeliver(self, job_id: str) -> bool: ...
 
 
 # Each migration is a list of portable statements; applied once, in order.
@@ -632,6 +634,25 @@ class SqliteLedger:
                 job_id,
                 JobState.FAILED.value,
                 JobState.REJECTED.value,
+            ),
+        )
+        return cur.rowcount == 1
+
+    def redeliver(self, job_id: str) -> bool:
+        """Requeue a done job whose delivery is gone or changed; False if not done.
+
+        Its attempts stay on record and the next one is numbered after them, so the
+        audit trail shows both deliveries."""
+        cur = self._write1(
+            "UPDATE jobs SET state = ?, not_before = 0, avoid_instance = NULL,"
+            " retry_base = attempts - lost, error_class = NULL, error_message = ?,"
+            " updated_at = ? WHERE job_id = ? AND state = ?",
+            (
+                JobState.QUEUED.value,
+                "redelivery requested",
+                time.time(),
+                job_id,
+                JobState.DONE.value,
             ),
         )
         return cur.rowcount == 1

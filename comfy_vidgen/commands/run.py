@@ -102,7 +102,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     t = add_parser(
         sub,
         "retry",
-        "requeue a failed or rejected job (or all failed) with a fresh budget",
+        "requeue a failed or rejected job (or all failed) with a fresh budget, or a done job"
+        " whose delivery was deleted or changed",
         "vidgen retry --failed && vidgen run shots/ --engine comfyui --fleet rack.toml",
     )
     t.add_argument("job", nargs="?", default=None, metavar="JOB")
@@ -110,6 +111,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     _add_ledger(t)
     add_json_flag(t)
     t.set_defaults(func=cmd_retry)
+
+    v = add_parser(
+        sub,
+        "verify",
+        "re-check every done job's delivery against its audit record (exists, size, sha256)",
+        "vidgen verify --ledger vidgen.db --json",
+    )
+    _add_ledger(v)
+    add_json_flag(v)
+    v.set_defaults(func=cmd_verify)
 
 
 def _manifest_paths(items: list[Path]) -> list[Path]:
@@ -188,6 +199,7 @@ class _Display:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from orchestrator import deliveries
     from orchestrator.engine import ComfyUIEngine, LocalEngine, submit_manifests
     from orchestrator.fleet import fleet_from_urls, load_fleet
     from orchestrator.ledger import TERMINAL, JobState, open_ledger
@@ -205,6 +217,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     ledger = open_ledger(args.ledger)
     try:
         ledger.hold_dispatch()  # a second `vidgen run` on this SQLite file is refused here
+        removed = deliveries.clean_leftovers(args.out)
+        if removed:
+            print(
+                f"vidgen: removed {removed} leftover file(s) of an interrupted run", file=sys.stderr
+            )
         subs = submit_manifests(ledger, paths, args.input_root)
         scope = {s.job.job_id for s in subs if s.job is not None}
         for s in subs:
@@ -258,7 +275,14 @@ def cmd_run(args: argparse.Namespace) -> int:
                 continue
             j = ledger.get(s.job.job_id)
             assert j is not None
-            ok &= j.state is JobState.DONE
+            gone = deliveries.problem(j) if j.state is JobState.DONE else None
+            ok &= j.state is JobState.DONE and gone is None
+            if gone is not None:
+                print(
+                    f"vidgen: job {j.job_id} is done but {gone}: `vidgen retry {j.job_id}` "
+                    "delivers it again",
+                    file=sys.stderr,
+                )
             results.append(
                 {
                     "source": s.source,
@@ -269,6 +293,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     "audit": j.audit_path,
                     "error_class": j.error_class if j.state is not JobState.DONE else None,
                     "error": j.error_message if j.state is not JobState.DONE else None,
+                    "delivery_problem": gone,
                 }
             )
         if args.json:
@@ -344,6 +369,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
+    from orchestrator import deliveries
     from orchestrator.ledger import JobState, open_ledger
 
     if bool(args.job) == bool(args.failed):
@@ -358,6 +384,18 @@ def cmd_retry(args: argparse.Namespace) -> int:
             job = ledger.get(args.job)
             if job is None:
                 raise UsageError(f"no job {args.job!r} in {args.ledger}")
+            if job.state is JobState.DONE:
+                gone = deliveries.problem(job, full=True)
+                if gone is None:
+                    print(f"job {job.job_id} is done and its delivery is intact", file=sys.stderr)
+                    return 1
+                deliveries.keep_previous_audit(job)
+                redone = ledger.redeliver(job.job_id)
+                if args.json:
+                    emit_json({"requeued": [job.job_id] if redone else [], "reason": gone})
+                else:
+                    print(f"requeued {job.job_id} ({gone}); run `vidgen run` to deliver it again")
+                return 0 if redone else 1
             if job.state not in (JobState.FAILED, JobState.REJECTED):
                 print(f"job {job.job_id} is {job.state.value}: nothing to retry", file=sys.stderr)
                 return 1
@@ -370,3 +408,27 @@ def cmd_retry(args: argparse.Namespace) -> int:
     else:
         print(f"requeued {len(done)} job(s); run `vidgen run` with the same manifests to execute")
     return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from orchestrator import deliveries
+    from orchestrator.ledger import JobState, open_ledger
+
+    if isinstance(args.ledger, Path) and not args.ledger.is_file():
+        raise UsageError(f"no ledger at {args.ledger} (run `vidgen run` first or pass --ledger)")
+    ledger = open_ledger(args.ledger)
+    try:
+        jobs = ledger.jobs([JobState.DONE])
+    finally:
+        ledger.close()
+    bad = 0
+    for job in jobs:
+        gone = deliveries.problem(job, full=True)
+        bad += gone is not None
+        if args.json:
+            emit_json({"job_id": job.job_id, "output": job.output_path, "problem": gone})
+        elif gone is not None:
+            print(f"BAD  {job.job_id}  {gone}: `vidgen retry {job.job_id}` delivers it again")
+    if not args.json:
+        print(f"{len(jobs) - bad}/{len(jobs)} done deliveries match their audit records")
+    return 1 if bad else 0
