@@ -588,6 +588,17 @@ def verify_keyframe(m: Manifest, input_root: str | os.PathLike[str]) -> Path:
     return path
 
 
+def with_keyframe_path(m: Manifest, path: str) -> Manifest:
+    """The same manifest naming its keyframe at ``path`` (e.g. the copy uploaded to a
+    GPU instance). Only the new path is checked (relative, no '..'): the rest was
+    validated once and is shared, not validated again."""
+    try:
+        _check_relative_posix(path, "keyframe.path")
+    except PydanticCustomError as e:
+        raise ManifestError([FieldError("keyframe.path", str(e))]) from None
+    return m.model_copy(update={"keyframe": m.keyframe.model_copy(update={"path": path})})
+
+
 def validate_file(
     path: str | os.PathLike[str], input_root: str | os.PathLike[str] | None
 ) -> tuple[Manifest | None, list[FieldError]]:

@@ -23,7 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from comfy_vidgen.manifest import ManifestError, canonical_json, manifest_hash, parse_manifest
+from comfy_vidgen.manifest import (
+    Manifest,
+    ManifestError,
+    canonical_json,
+    manifest_hash,
+    with_keyframe_path,
+)
 
 from . import audit, deliveries
 from .client import Event, HistoryEntry, PromptRejected, TransportError
@@ -333,15 +339,15 @@ class Dispatcher:
         for p, att in zip(planned, attempts, strict=True):
             self._post(p, att)
 
-    def _upload_keyframe(self, inst: Instance, job: Job, manifest: dict[str, Any]) -> str:
+    def _upload_keyframe(self, inst: Instance, job: Job) -> str:
         """Upload into ``vidgen/<sha256[:16]>/`` (content-addressed) and return the input path."""
         from comfy_vidgen.manifest import resolve_under
 
-        kf = manifest["keyframe"]
-        key = kf["sha256"]
-        subfolder, name = _upload_path(manifest).rsplit("/", 1)
+        kf = job.manifest.keyframe
+        key = kf.sha256
+        subfolder, name = _upload_path(job.manifest).rsplit("/", 1)
         if key not in inst.uploaded:
-            src = resolve_under(job.input_root, kf["path"])
+            src = resolve_under(job.input_root, kf.path)
             res = inst.client.upload_image(src, subfolder=subfolder, name=name)
             inst.uploaded[key] = f"{res['subfolder'] or subfolder}/{res['name'] or name}"
         return inst.uploaded[key]
@@ -360,10 +366,8 @@ class Dispatcher:
                 error_message=str(e),
             )
             return None
-        manifest = json.loads(job.manifest_json)
         try:
-            manifest["keyframe"]["path"] = self._upload_keyframe(inst, job, manifest)
-            submitted = parse_manifest(manifest)
+            submitted = with_keyframe_path(job.manifest, self._upload_keyframe(inst, job))
         except ManifestError as e:
             self._state(
                 job,
@@ -602,14 +606,14 @@ class Dispatcher:
             return _Collected(t, False, ErrorClass.TRANSPORT, str(e), retry_collect=True)
         manifest = json.loads(job.manifest_json)
         res = self.verifier.verify(
-            tmp, Expected.from_manifest(manifest), entry.get("sha256"), manifest
+            tmp, Expected.from_manifest(job.manifest), entry.get("sha256"), job.manifest
         )
         if not res.ok:
             tmp.unlink(missing_ok=True)
             assert res.error_class is not None
             return _Collected(t, False, res.error_class, res.error or "verification failed")
         timings = self._timings(att, h)
-        kf_path = inst.uploaded.get(manifest["keyframe"]["sha256"]) or _upload_path(manifest)
+        kf_path = inst.uploaded.get(job.manifest.keyframe.sha256) or _upload_path(job.manifest)
         record = audit.build_record(
             job_id=job.job_id,
             attempt=att.n,
@@ -617,8 +621,8 @@ class Dispatcher:
             manifest=manifest,
             manifest_hash=job.manifest_hash,
             submitted_manifest_hash=t.submitted_hash
-            if t.submitted_hash and kf_path == inst.uploaded.get(manifest["keyframe"]["sha256"])
-            else _submitted_hash(manifest, kf_path),
+            if t.submitted_hash and kf_path == inst.uploaded.get(job.manifest.keyframe.sha256)
+            else _submitted_hash(job.manifest, kf_path),
             workflow=job.workflow,
             workflow_sha256=self._wf_sha(job.workflow),
             instance=inst.name,
@@ -733,16 +737,13 @@ class Dispatcher:
         )
 
 
-def _submitted_hash(manifest: dict[str, Any], kf_path: str) -> str | None:
-    m = json.loads(json.dumps(manifest))
-    m["keyframe"]["path"] = kf_path
+def _submitted_hash(m: Manifest, kf_path: str) -> str | None:
     try:
-        return manifest_hash(parse_manifest(m))
+        return manifest_hash(with_keyframe_path(m, kf_path))
     except ManifestError:
         return None
 
 
-def _upload_path(manifest: dict[str, Any]) -> str:
+def _upload_path(m: Manifest) -> str:
     """Content-addressed upload location: ``vidgen/<sha256[:16]>/<file name>``."""
-    kf = manifest["keyframe"]
-    return f"vidgen/{kf['sha256'][:16]}/{kf['path'].rsplit('/', 1)[-1]}"
+    return f"vidgen/{m.keyframe.sha256[:16]}/{m.keyframe.path.rsplit('/', 1)[-1]}"

@@ -25,14 +25,13 @@ from comfy_vidgen.manifest import (
     canonical_json,
     load_manifest,
     manifest_hash,
-    parse_manifest,
     verify_keyframe,
 )
 
 from . import audit, deliveries
 from .dispatcher import Dispatcher, NullReporter, Reporter, RunSummary, WorkflowSource
 from .fleet import FleetConfig
-from .ledger import LIVE_ATTEMPTS, AttemptState, Job, JobState, SqliteLedger
+from .ledger import LIVE_ATTEMPTS, AttemptState, Job, JobState, SqliteLedger, remember_manifest
 from .retry import REJECTING, ErrorClass
 from .verify import Expected, Verifier
 from .workflow import load_workflow
@@ -59,13 +58,15 @@ def submit_manifests(ledger: SqliteLedger, paths: list[Path], input_root: Path) 
         except ManifestError as e:
             out.append(Submission(str(p), None, False, str(e)))
             continue
+        canonical = canonical_json(m).decode()
         job, created = ledger.add_job(
             manifest_hash=manifest_hash(m),
             workflow=m.generation.workflow,
             manifest_id=m.id,
-            manifest_json=canonical_json(m).decode(),
+            manifest_json=canonical,
             input_root=root,
         )
+        remember_manifest(canonical, m)
         out.append(Submission(str(p), job, created))
     return out
 
@@ -210,7 +211,7 @@ class LocalEngine:
             self.reporter.progress(job.job_id, "local", done, total)
 
         try:
-            m = parse_manifest(manifest_d)
+            m = job.manifest
             result = runner(m, Path(job.input_root), work, att.attempt_job_id, on_progress)
         except KeyboardInterrupt:
             stop.set()
@@ -226,7 +227,7 @@ class LocalEngine:
         self.ledger.set_job(job.job_id, JobState.VERIFYING)
         mp4 = Path(result.mp4)
         res = self.verifier.verify(
-            mp4, Expected.from_manifest(manifest_d), getattr(result, "sha256", None), manifest_d
+            mp4, Expected.from_manifest(m), getattr(result, "sha256", None), m
         )
         if not res.ok:
             assert res.error_class is not None

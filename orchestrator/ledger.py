@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 from comfy_vidgen.errors import VidgenError
+from comfy_vidgen.manifest import Manifest, parse_manifest
 
 
 class LedgerBusy(VidgenError):
@@ -110,6 +111,31 @@ class Job:
     def failures(self) -> int:
         """Failed attempts that count against the error budget (not lost ones)."""
         return self.attempts - self.lost - self.retry_base
+
+    @property
+    def manifest(self) -> Manifest:
+        """The typed manifest every step shares (dispatch, verification, QC, audit).
+
+        It was validated and canonicalised once, at submission (``remember_manifest``);
+        a job read back by a later process is validated on its first use, once.
+        """
+        m = _TYPED.get(self.manifest_json)
+        if m is None:
+            m = remember_manifest(self.manifest_json, parse_manifest(self.manifest_json))
+        return m
+
+
+#: canonical manifest JSON -> its validated Manifest (frozen, so safely shared)
+_TYPED: dict[str, Manifest] = {}
+_TYPED_MAX = 20_000
+
+
+def remember_manifest(canonical: str, m: Manifest) -> Manifest:
+    """Record a validated manifest under its canonical JSON (what the ledger stores)."""
+    if len(_TYPED) >= _TYPED_MAX:
+        _TYPED.clear()  # a bound, not an LRU: a cleared entry is validated again on use
+    _TYPED[canonical] = m
+    return m
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,6 @@ import re
 import statistics
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -37,7 +36,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from comfy_vidgen.errors import UsageError, VidgenError
 from comfy_vidgen.fsutil import atomic_write_text
-from comfy_vidgen.manifest import ManifestError, load_manifest, manifest_dict, parse_manifest
+from comfy_vidgen.manifest import (
+    Manifest,
+    ManifestError,
+    load_manifest,
+    manifest_dict,
+    parse_manifest,
+)
 from comfy_vidgen.parameters import generation_keys
 from comfy_vidgen.tomlfile import load_toml_model
 from comfy_vidgen.workflow_specs import all_specs, get_spec
@@ -45,7 +50,7 @@ from comfy_vidgen.workflow_specs import all_specs, get_spec
 from .dispatcher import Reporter
 from .fleet import FleetConfig
 from .ledger import Job, JobState, SqliteLedger, open_ledger
-from .verify import Verifier
+from .verify import GateFn, Verifier
 
 log = logging.getLogger(__name__)
 
@@ -456,9 +461,7 @@ class ShootoutResult:
 
 
 # --------------------------------------------------------------------------- QC hook
-def observe_gate(
-    profile: Any, input_root: Path
-) -> Callable[[Path, dict[str, Any]], tuple[bool, dict[str, Any]]]:
+def observe_gate(profile: Any, input_root: Path) -> GateFn:
     """The QC gate in observe mode: measured and recorded, never blocking delivery.
 
     A shootout must see the failing clips too; production runs use
@@ -468,7 +471,7 @@ def observe_gate(
 
     hook = verifier_gate(profile, input_root)
 
-    def observe(path: Path, manifest: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+    def observe(path: Path, manifest: Manifest | None) -> tuple[bool, dict[str, Any]]:
         passed, report = hook(path, manifest)
         return True, {**report, "gate_passed": passed, "enforced": False}
 
@@ -484,7 +487,7 @@ def _qc_of(job: Job, audit: dict[str, Any], profile: Any, input_root: Path) -> d
 
     report = run_qc(
         job.output_path or "",
-        manifest=parse_manifest(json.loads(job.manifest_json)),
+        manifest=job.manifest,
         profile=profile,
         input_root=input_root,
     )

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from comfy_vidgen.fsutil import sha256_file
+from comfy_vidgen.manifest import Manifest
 
 from .retry import ErrorClass
 
@@ -23,8 +24,8 @@ log = logging.getLogger(__name__)
 
 #: ``probe(path) -> dict`` with frames, fps, width, height, codec (``probe(p).to_dict()``)
 ProbeFn = Callable[[Path], dict[str, Any]]
-#: ``gate(path, manifest_dict) -> (passed, report)``: the QC hook
-GateFn = Callable[[Path, dict[str, Any]], tuple[bool, dict[str, Any]]]
+#: ``gate(path, manifest) -> (passed, report)``: the QC hook (manifest None: no path checks)
+GateFn = Callable[[Path, Manifest | None], tuple[bool, dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -36,15 +37,12 @@ class Expected:
     codec: str = "hevc"
 
     @classmethod
-    def from_manifest(cls, manifest: dict[str, Any]) -> Expected:
-        out = manifest["output"]
+    def from_manifest(cls, m: Manifest) -> Expected:
+        out = m.output
         return cls(
-            frames=int(out.get("frames", 120)),
-            fps=float(out.get("fps", 30)),
-            width=int(out["width"]),
-            height=int(out["height"]),
-            codec=str(out.get("codec", "hevc")),
-        )
+            frames=out.frames, fps=float(out.fps), width=out.width, height=out.height,
+            codec=out.codec,
+        )  # fmt: skip
 
 
 @dataclass
@@ -111,7 +109,7 @@ class Verifier:
         path: Path,
         expected: Expected,
         reported_sha256: str | None,
-        manifest: dict[str, Any] | None = None,
+        manifest: Manifest | None = None,
     ) -> VerifyResult:
         sha = sha256_file(path)
         res = VerifyResult(ok=False, sha256=sha)
@@ -157,7 +155,7 @@ class Verifier:
             return res
         if self.gate is not None:
             try:
-                passed, report = self.gate(path, manifest or {})
+                passed, report = self.gate(path, manifest)
             except Exception as e:  # a QC crash must not deliver the clip either
                 log.exception("QC gate crashed on %s", path)
                 res.error_class = ErrorClass.VERIFY

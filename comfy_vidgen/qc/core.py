@@ -733,18 +733,16 @@ def run_qc(
 def verifier_gate(
     profile: Profile | str | os.PathLike[str] | None = None,
     input_root: str | os.PathLike[str] | None = None,
-) -> Callable[[Path, dict[str, Any]], tuple[bool, dict[str, Any]]]:
-    """The orchestrator's QC hook: ``hook(path, manifest_dict) -> (passed, report dict)``.
+) -> Callable[[Path, Manifest | None], tuple[bool, dict[str, Any]]]:
+    """The orchestrator's QC hook: ``hook(path, manifest) -> (passed, report dict)``.
 
-    The profile is loaded once, so a bad profile fails when the verifier is built.
+    The profile is loaded once, so a bad profile fails when the verifier is built. The
+    manifest is the job's typed one (validated once at submission), never re-parsed.
     """
-    from ..manifest import parse_manifest
-
     prof = load_profile(profile)
 
-    def hook(path: Path, manifest: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
-        m = parse_manifest(manifest) if manifest else None
-        report = run_qc(path, manifest=m, profile=prof, input_root=input_root)
+    def hook(path: Path, manifest: Manifest | None) -> tuple[bool, dict[str, Any]]:
+        report = run_qc(path, manifest=manifest, profile=prof, input_root=input_root)
         return report.passed, report.to_dict()
 
     return hook
