@@ -135,12 +135,9 @@ def _workflow_sha256(ref: str) -> str | None:
 
 
 def default_local_runner() -> LocalRunner:
-    try:
-        from comfy_vidgen.pipeline import run_camera_only
-    except ImportError as e:
-        raise VidgenError(
-            f"the local engine needs comfy_vidgen.pipeline (camera_only), which is not available: {e}"
-        ) from None
+    """The in-process camera_only pipeline (imported on use: it loads torch)."""
+    from comfy_vidgen.pipeline import run_camera_only
+
     runner: LocalRunner = run_camera_only
     return runner
 

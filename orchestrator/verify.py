@@ -67,28 +67,10 @@ class VerifyResult:
         }
 
 
-def pyav_probe(path: Path) -> dict[str, Any]:
-    """Decode every frame with PyAV: the stand-in while ``comfy_vidgen.encode.probe`` is absent."""
-    import av
-
-    with av.open(str(path)) as c:
-        s = c.streams.video[0]
-        frames = sum(1 for _ in c.decode(s))
-        return {
-            "frames": frames,
-            "fps": float(s.average_rate or 0),
-            "width": s.width,
-            "height": s.height,
-            "codec": s.codec_context.name,
-        }
-
-
 def default_probe(path: Path) -> dict[str, Any]:
     """``comfy_vidgen.encode.probe(path).to_dict()`` (counts decoded frames)."""
-    try:
-        from comfy_vidgen.encode import probe  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return pyav_probe(path)
+    from comfy_vidgen.encode import probe
+
     result: dict[str, Any] = probe(path).to_dict()
     return result
 

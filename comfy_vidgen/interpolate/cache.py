@@ -48,9 +48,3 @@ def device_copy(
     if dev.type == "cuda":
         net.use_channels_last(True)
     return LoadedModel(net=net, path=model.path, sha256=model.sha256, device=dev, dtype=dt)
-
-
-def clear() -> None:
-    """Forget every cached model (tests; ComfyUI's unload calls this through the node)."""
-    with _lock:
-        _cache.clear()

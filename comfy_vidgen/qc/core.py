@@ -574,13 +574,10 @@ def _structure(info: StreamInfo, frames: int, m: Manifest | None) -> dict[str, A
     return out
 
 
-def expected_rects(m: Manifest) -> NDArray[np.float64] | None:
-    """Crop rectangles per output frame from the camera module (None if unavailable)."""
-    try:
-        from ..camera import CameraPath
-    except ImportError:
-        log.warning("comfy_vidgen.camera is not available: path adherence not measured")
-        return None
+def expected_rects(m: Manifest) -> NDArray[np.float64]:
+    """Crop rectangles per output frame of the manifest's camera path."""
+    from ..camera import CameraPath
+
     rects: NDArray[np.float64] = np.asarray(
         CameraPath.from_manifest(m).rects(m.output.frames), np.float64
     )
