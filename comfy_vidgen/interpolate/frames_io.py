@@ -6,7 +6,6 @@ import contextlib
 import logging
 import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -15,6 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import VidgenError
+from ..fsutil import temp_dir_beside
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +102,7 @@ def write_png_dir(
     final = Path(out_dir)
     if final.exists() and (not final.is_dir() or any(final.iterdir())):
         raise FramesError(f"output {final} exists and is not an empty directory")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent))
+    tmp = temp_dir_beside(final)
     try:
         names = []
         for i, frame in enumerate(frames):
