@@ -597,10 +597,16 @@ def validate_file(
     except ManifestError as e:
         return None, e.errors
     if input_root is not None:
+        from .images import ImageError, load_image
+
         try:
-            verify_keyframe(m, input_root)
+            kf = verify_keyframe(m, input_root)
         except ManifestError as e:
             return m, e.errors
+        try:  # a full decode: a truncated keyframe fails here, as it would in `run`
+            load_image(kf).close()
+        except ImageError as e:
+            return m, [FieldError("keyframe.path", str(e))]
     return m, []
 
 
