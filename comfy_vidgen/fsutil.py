@@ -89,21 +89,22 @@ def atomic_output(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO
         fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent)
     except OSError as e:
         raise output_error(final, e) from None
+    body_done = False
     try:
         os.fchmod(fd, file_mode())
-        with os.fdopen(fd, mode) as f:
-            try:
+        try:
+            with os.fdopen(fd, mode) as f:
                 yield f
+                body_done = True
                 f.flush()
                 os.fsync(f.fileno())
-            except OSError as e:
-                if e.filename is None:  # our own write/flush, not the caller's reading
-                    raise output_error(final, e) from None
-                raise
-        try:
             os.replace(tmp, final)
         except OSError as e:
-            raise output_error(final, e) from None
+            # ours: the flush, fsync, close (which flushes again) and rename; a caller's
+            # own error (reading an input inside the block) names its file
+            if body_done or e.filename is None:
+                raise output_error(final, e) from None
+            raise
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

@@ -144,7 +144,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
         total = len(files)
         fps: Any = args.fps or 30
     else:
-        frames = iter_rgb(src)
+        frames = iter_rgb(src, damaged_ok=args.allow_damaged)
         total = None
         fps = args.fps or frame_rate_of(src)
     metadata: dict[str, Any] = {"source": str(src)}

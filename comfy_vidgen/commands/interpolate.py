@@ -126,7 +126,9 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     if not args.allow_damaged:
         refuse_damaged(args.input)
     t0 = time.perf_counter()
-    frames_u8, _ = read_frames(args.input)  # bad input is reported before loading weights
+    frames_u8, _ = read_frames(
+        args.input, damaged_ok=args.allow_damaged
+    )  # bad input is reported before loading weights
     model = load_ifnet(weights, device=args.device, dtype=dtype)
     frames = torch.from_numpy(frames_u8).float().div_(255.0)
     bar = _bar(args.frames, "interpolate")
