@@ -83,6 +83,7 @@ CASES: list[tuple[str, str, int, str]] = [
     ("new-workflow-unknown", "manifest new K.jpg {NEW} --workflow nosuch@1", 2, "'nosuch@1'"),
     ("new-keyframe-missing", "manifest new nope.jpg {NEW}", 2, "does not exist"),
     ("new-keyframe-not-image", "manifest new notes.txt --motion zoom_in --end full", 2, ""),
+    ("new-cfg-nan", "manifest new K.jpg {NEW} --workflow svd_xt@1 --cfg nan", 2, "cfg"),
     ("new-noise-aug-inf", "manifest new K.jpg {NEW} --workflow svd_xt@1 --noise-aug inf", 2, ""),
     # ------------------------------------------------------------------ manifest validate/hash
     ("validate-missing", "manifest validate nope.json", 2, "no such manifest"),
@@ -140,6 +141,7 @@ CASES: list[tuple[str, str, int, str]] = [
     ("interp-fps-negative", "interpolate A.mp4 --frames 60 --fps -30 -o i.mp4 {W}", 2, "--fps"),
     ("interp-fps-huge", "interpolate A.mp4 --frames 60 --fps 1e9 -o i.mp4 {W}", 2, "--fps"),
     ("interp-fps-nan", "interpolate A.mp4 --frames 60 --fps nan -o i.mp4 {W}", 2, "--fps"),
+    ("interp-fps-0-png-out", "interpolate A.mp4 --frames 60 --fps 0 -o pngs {W}", 2, "--fps"),
     ("interp-o-nonempty-dir", "interpolate A.mp4 --frames 60 -o frames {W}", 2, "not empty"),
     ("interp-o-is-input-dir", "interpolate frames --frames 6 -o frames {W}", 2, "is the input"),
     ("interp-o-txt", "interpolate A.mp4 --frames 60 -o i.txt {W}", 2, ".mp4/.mov/.m4v"),
@@ -389,11 +391,16 @@ def _workspace(root: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    base = tmp_path_factory.mktemp("hostile")
-    work = base / "work"
-    work.mkdir()
-    _workspace(work)
+def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("hostile") / "work"
+    root.mkdir()
+    _workspace(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def results(work: Path) -> dict[str, dict[str, Any]]:
+    base = work.parent
     cases = [{"id": cid, "argv": _argv(line)} for cid, line, _, _ in CASES]
     (base / "cases.json").write_text(json.dumps(cases))
     env = {**os.environ, "VIDGEN_MODELS_DIR": str(base / "models"), "COLUMNS": "200"}
@@ -449,16 +456,14 @@ SAMPLE = ["encode-o-is-input", "run-ledger-malformed", "interp-fps-0", "probe-da
 
 
 def test_driver_matches_the_real_entry_point(
-    results: dict[str, dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
+    results: dict[str, dict[str, Any]], work: Path
 ) -> None:
     """A few cases through ``python -m comfy_vidgen.cli``: same code, same stderr."""
-    work = next(Path(p) for p in [tmp_path_factory.getbasetemp()] if p).glob("hostile*/work")
-    root = next(work)
     lines = {c[0]: c[1] for c in CASES}
     for cid in SAMPLE:
         r = subprocess.run(
             [sys.executable, "-m", "comfy_vidgen.cli", *_argv(lines[cid])],
-            cwd=root,
+            cwd=work,
             capture_output=True,
             text=True,
             timeout=120,

@@ -72,7 +72,7 @@ def _dtype(name: str, device: str) -> Any:
     return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[name]
 
 
-def _fps(text: str) -> Any:
+def _fps(text: str) -> Fraction:
     """--fps as a Fraction in 1..240, or a usage error (before any work is done)."""
     from ..encode import EncodeError
     from ..encode.video import parse_fps
@@ -113,7 +113,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
         )
     if not args.input.exists():
         raise UsageError(f"input {args.input} does not exist")
-    fps = _fps(args.fps) if to_video else Fraction(30)
+    fps = _fps(args.fps)  # refused even when PNG frames are written: never ignore a bad value
     dtype = _dtype(args.dtype, args.device)
     weights = _model_path(args.model)
     # every argument and the output are checked before any decoding or weight loading
@@ -126,9 +126,8 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     if not args.allow_damaged:
         refuse_damaged(args.input)
     t0 = time.perf_counter()
-    frames_u8, _ = read_frames(
-        args.input, damaged_ok=args.allow_damaged
-    )  # bad input is reported before loading weights
+    # bad input is reported before loading weights
+    frames_u8, _ = read_frames(args.input, damaged_ok=args.allow_damaged)
     model = load_ifnet(weights, device=args.device, dtype=dtype)
     frames = torch.from_numpy(frames_u8).float().div_(255.0)
     bar = _bar(args.frames, "interpolate")
