@@ -125,6 +125,7 @@ CASES: list[tuple[str, str, int, str]] = [
     ("preview-sheet-dir", "camera preview m.json --sheet frames.png", 2, "is a directory"),
     # ------------------------------------------------------------------ camera render
     ("render-o-jpg", "camera render m.json -o K.jpg", 2, "directory (PNG frames) or a .mp4"),
+    ("render-o-nonempty-dir", "camera render m.json -o frames", 2, "not empty"),
     ("render-o-is-over", "camera render m.json -o A.mp4 --over A.mp4", 2, "is the input"),
     ("render-o-proc", "camera render m.json -o /proc/r.mp4", 2, "cannot write"),
     ("render-o-under-file", "camera render m.json -o notes.txt/r.mp4", 2, "not a directory"),

@@ -86,7 +86,8 @@ def _load(
 ) -> tuple[Any, Any, Any]:
     """Manifest, its path bound to the keyframe, and the keyframe pixels (confined to
     --input-root); ``outputs`` (option, path, file|dir) are checked against every input
-    before the keyframe is decoded."""
+    before the keyframe is decoded. A folder output must be new or empty: frames of an
+    earlier, longer render would otherwise stay beside the new ones."""
     from ..camera import CameraPath
     from ..fsutil import check_distinct, check_output
     from ..images import load_rgb_array
@@ -102,7 +103,7 @@ def _load(
     check_distinct((opt, p) for opt, p, _ in outputs)
     for opt, p, kind in outputs:
         if p is not None:
-            check_output(p, inputs, option=opt, kind=kind)
+            check_output(p, inputs, option=opt, kind=kind, empty_dir=kind == "dir")
     return m, CameraPath.from_manifest(m), load_rgb_array(kf_path)
 
 
