@@ -209,3 +209,47 @@ def test_qc_profile_with_nan_is_refused_naming_the_field(tmp_path: Path) -> None
     p.write_text('[[hard]]\nmetric = "stability.ssim_min"\nmin = nan\n')
     with pytest.raises(ProfileError, match=r"hard\[0\]\.min: must be a finite number"):
         load_profile(p)
+
+
+# --- item 2: the shared output-path check ----------------------------------------------
+
+
+def test_check_output_rules(tmp_path: Path) -> None:
+    from comfy_vidgen.errors import UsageError
+    from comfy_vidgen.fsutil import check_distinct, check_output
+
+    src = tmp_path / "in.jpg"
+    src.write_bytes(b"photo")
+    (tmp_path / "sym.jpg").symlink_to(src)
+    os.link(src, tmp_path / "hard.jpg")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "x").write_text("x")
+    refused = {
+        "same": (src, {}),
+        "symlink": (tmp_path / "sym.jpg", {}),
+        "hard link": (tmp_path / "hard.jpg", {}),
+        "folder for a file": (full, {}),
+        "file for a folder": (tmp_path / "other.txt", {"kind": "dir"}),
+        "non-empty folder": (full, {"kind": "dir", "empty_dir": True}),
+        "parent is a file": (src / "x.json", {}),
+        "dangling link": (tmp_path / "dangling", {}),
+        "unwritable": (Path("/proc/vidgen-x.json"), {}),
+    }
+    (tmp_path / "other.txt").write_text("a file")
+    for why, (out, kw) in refused.items():
+        with pytest.raises(UsageError) as exc:
+            check_output(out, [src], **kw)  # type: ignore[arg-type]
+        assert str(out) in str(exc.value), why
+    # fine: a new file in a new folder (writers create it), an existing output (replaced
+    # atomically), an empty folder
+    assert check_output(tmp_path / "new" / "deeper" / "o.json", [src]).name == "o.json"
+    check_output(tmp_path / "other.txt", [src])
+    (tmp_path / "empty").mkdir()
+    check_output(tmp_path / "empty", [src], kind="dir", empty_dir=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "dangling", "empty", "full", "hard.jpg", "in.jpg", "other.txt", "sym.jpg"
+    ]  # fmt: skip  # (the checks create nothing)
+    with pytest.raises(UsageError, match="same file"):
+        check_distinct([("-o", tmp_path / "a.png"), ("--sheet", tmp_path / "." / "a.png")])
