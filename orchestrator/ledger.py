@@ -643,3 +643,18 @@ def _refuse_foreign_file(path: str | Path) -> None:
         raise UsageError(
             f"ledger {p} is not a vidgen ledger (not a SQLite file); it was left as it is"
         )
+    if not head:
+        return
+    try:  # read-only: another application's database is never migrated into a ledger
+        db = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as e:
+        raise UsageError(f"ledger {p} is unreadable ({e}); it was left as it is") from None
+    if tables and "jobs" not in tables:
+        raise UsageError(
+            f"ledger {p} is a SQLite database of something else (tables: "
+            f"{', '.join(sorted(tables))}), not a vidgen ledger; it was left as it is"
+        )

@@ -13,9 +13,11 @@ The cases run through ``comfy_vidgen.cli.main`` in one subprocess
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -184,6 +186,7 @@ CASES: list[tuple[str, str, int, str]] = [
     # ------------------------------------------------------------------ run
     ("run-ledger-not-db", "run m.json --ledger notes.txt", 2, "not a vidgen ledger"),
     ("run-ledger-malformed", "run m.json --ledger bad.db", 2, "ledger"),
+    ("run-ledger-foreign", "run m.json --ledger foreign.db", 2, "something else"),
     ("run-ledger-dir", "run m.json --ledger ldir", 2, "is a directory"),
     ("run-ledger-json", "run m.json --ledger m.json", 2, "not a vidgen ledger"),
     ("run-out-is-file", "run m.json --out K.jpg", 2, "not a directory"),
@@ -202,6 +205,7 @@ CASES: list[tuple[str, str, int, str]] = [
     # ------------------------------------------------------------------ status / retry
     ("status-ledger-not-db", "status --ledger notes.txt", 2, "not a vidgen ledger"),
     ("status-ledger-malformed", "status --ledger bad.db", 2, "ledger"),
+    ("status-ledger-foreign", "status --ledger foreign.db", 2, "something else"),
     ("status-ledger-dir", "status --ledger ldir", 2, "no ledger"),
     ("status-ledger-missing", "status --ledger nope.db", 2, "no ledger"),
     ("status-ledger-jpeg", "status --ledger K.jpg", 2, "not a vidgen ledger"),
@@ -213,8 +217,10 @@ CASES: list[tuple[str, str, int, str]] = [
     ("retry-ledger-missing", "retry J --ledger nope.db", 2, "no ledger"),
     ("retry-ledger-not-db", "retry J --ledger notes.txt", 2, "not a vidgen ledger"),
     ("retry-ledger-malformed", "retry J --ledger bad.db", 2, "ledger"),
+    ("retry-ledger-foreign", "retry J --ledger foreign.db", 2, "something else"),
     ("retry-ledger-dir", "retry --failed --ledger ldir", 2, "no ledger"),
     ("retry-ledger-jpeg", "retry --failed --ledger K.jpg", 2, "not a vidgen ledger"),
+    ("retry-unknown-job", "retry nosuch --ledger good.db", 2, "no job 'nosuch'"),
     ("retry-unknown-flag", "retry J --force", 2, "unrecognized"),
     # ------------------------------------------------------------------ qc
     ("qc-missing", "qc nope.mp4", 2, "no such video"),
@@ -389,6 +395,9 @@ def _workspace(root: Path) -> None:
     (root / "shoot.toml").write_text(SHOOT.format(price=1.0))
     (root / "shoot_nan.toml").write_text(SHOOT.format(price="nan"))
     open_ledger(root / "good.db").close()
+    with contextlib.closing(sqlite3.connect(root / "foreign.db")) as db:
+        db.execute("CREATE TABLE photos (name TEXT)")
+        db.commit()
 
 
 @pytest.fixture(scope="module")
