@@ -15,6 +15,7 @@ import argparse
 import importlib
 import logging
 import pkgutil
+import sqlite3
 import sys
 from collections.abc import Sequence
 
@@ -61,7 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     if not getattr(args, "func", None):
-        parser.print_help(sys.stderr)
+        parser.print_usage(sys.stderr)
+        print("vidgen: error: give a COMMAND (vidgen --help lists them)", file=sys.stderr)
         return 2
     try:
         return int(args.func(args))
@@ -73,6 +75,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # `vidgen ... | head`
         return 0
+    except sqlite3.DatabaseError as e:  # a ledger damaged after it was opened
+        print(f"vidgen: error: the ledger database is unreadable ({e})", file=sys.stderr)
+        return 2
+    except OSError as e:  # disk full, I/O error, a file vanished: the machine, not a bug
+        log.debug("OS error", exc_info=True)
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"vidgen: error: {where}{e.strerror or e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

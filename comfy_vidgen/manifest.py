@@ -103,8 +103,8 @@ class Crop(_Strict):
         if self.x + self.w > 1.0 + 1e-9 or self.y + self.h > 1.0 + 1e-9:
             raise PydanticCustomError(
                 "crop_outside",
-                "crop leaves the image: x+w = {xw:.6g}, y+h = {yh:.6g} (each must be <= 1)",
-                {"xw": self.x + self.w, "yh": self.y + self.h},
+                "crop leaves the image: x+w = {xw}, y+h = {yh} (each must be <= 1)",
+                {"xw": f"{self.x + self.w:.6g}", "yh": f"{self.y + self.h:.6g}"},
             )
         return self
 
@@ -224,8 +224,8 @@ class Generation(_Strict):
             known = ", ".join(sorted(all_specs()))
             raise PydanticCustomError(
                 "workflow_unknown",
-                "unknown workflow {v!r}; known: {known}",
-                {"v": v, "known": known},
+                "unknown workflow {v}; known: {known}",
+                {"v": repr(v), "known": known},
             )
         return v
 
@@ -256,8 +256,8 @@ class Manifest(_Strict):
         if v != SCHEMA_ID:
             raise PydanticCustomError(
                 "schema_unsupported",
-                "unsupported manifest schema {v!r}: this version of comfy-vidgen reads {want!r}",
-                {"v": v, "want": SCHEMA_ID},
+                "unsupported manifest schema {v}: this version of comfy-vidgen reads {want}",
+                {"v": repr(v), "want": repr(SCHEMA_ID)},
             )
         return v
 
@@ -608,10 +608,16 @@ def validate_file(
     except ManifestError as e:
         return None, e.errors
     if input_root is not None:
+        from .images import ImageError, load_image
+
         try:
-            verify_keyframe(m, input_root)
+            kf = verify_keyframe(m, input_root)
         except ManifestError as e:
             return m, e.errors
+        try:  # a full decode: a truncated keyframe fails here, as it would in `run`
+            load_image(kf).close()
+        except ImageError as e:
+            return m, [FieldError("keyframe.path", str(e))]
     return m, []
 
 

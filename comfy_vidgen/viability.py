@@ -36,6 +36,7 @@ from numpy.typing import NDArray
 from .errors import UsageError
 from .images import MAX_PIXELS, ImageError, decode_for_analysis
 from .paths import PRESETS_DIR
+from .tomlfile import check_finite
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -188,6 +189,7 @@ def load_profile(path: str | os.PathLike[str] | None = None) -> Profile:
             raise ProfileError(f"viability profile {path}: no such file") from None
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
             raise ProfileError(f"viability profile {path}: cannot read TOML ({e})") from None
+        check_finite(user, f"viability profile {path}", ProfileError)
         checks = {k: dict(v) for k, v in data["checks"].items()}
         user_checks = user.pop("checks", {})
         if not isinstance(user_checks, Mapping):

@@ -177,6 +177,8 @@ def load_fleet(path: str | os.PathLike[str]) -> FleetConfig:
         raise UsageError(f"fleet file {p} does not exist") from None
     except tomllib.TOMLDecodeError as e:
         raise UsageError(f"fleet file {p}: invalid TOML: {e}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"fleet file {p}: cannot read ({e})") from None
     return parse_fleet(data, str(p))
 
 

@@ -155,7 +155,8 @@ def test_stream_tags_hvc1_faststart_and_provenance(tmp_path: Path, coffee_jpeg: 
     p = probe(r.path).to_dict()
     assert list(p) == ["frames", "fps", "duration", "width", "height", "codec", "codec_tag",
                        "pix_fmt", "color_primaries", "color_trc", "colorspace", "color_range",
-                       "bit_depth", "audio"]  # fmt: skip
+                       "bit_depth", "audio", "damaged", "damage"]  # fmt: skip
+    assert (p["damaged"], p["damage"]) == (False, None)
     assert (p["codec"], p["codec_tag"], p["pix_fmt"], p["bit_depth"]) == (
         "hevc", "hvc1", "yuv420p10le", 10)  # fmt: skip
     assert (p["color_primaries"], p["color_trc"], p["colorspace"], p["color_range"]) == (

@@ -48,8 +48,8 @@ def test_cli_png_dir_to_png_dir(
     for j, i in ((0, 0), (3, 1), (6, 2)):  # p = j * 2 / 6: integer at j = 0, 3, 6
         assert np.array_equal(got[j], frames[i])
     assert not np.array_equal(got[1], frames[0])
-    # the output directory now exists and is not empty: refused, nothing overwritten
-    assert main(["interpolate", str(src), "--frames", "7", "-o", str(out)]) == 1
+    # the output directory now exists and is not empty: refused before any work (usage, 2)
+    assert main(["interpolate", str(src), "--frames", "7", "-o", str(out)]) == 2
 
 
 def test_cli_video_output(tmp_path: Path, have_weights: None) -> None:

@@ -116,7 +116,7 @@ def test_models_cli_list_verify(tmp_path: Path, capsys: pytest.CaptureFixture[st
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert {r["name"]: r["status"] for r in records}["rife-4.25"] == "missing"
     assert all(r["status"] == "missing" for r in records)  # nothing is fetched in tmp_path
-    assert main(["models", "fetch", "nope"]) == 1
+    assert main(["models", "fetch", "nope"]) == 2  # a usage error
     assert "unknown model" in capsys.readouterr().err
 
 

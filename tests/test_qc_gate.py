@@ -126,7 +126,7 @@ def test_cli_usage_and_rejections(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main(["qc", str(junk)]) == 1
     assert "cannot open video" in capsys.readouterr().err
     (tmp_path / "v.mp4").write_bytes(b"")
-    assert main(["qc", str(tmp_path / "v.mp4"), "--profile", "nope"]) == 1
+    assert main(["qc", str(tmp_path / "v.mp4"), "--profile", "nope"]) == 2  # usage
     assert "QC profile 'nope'" in capsys.readouterr().err
 
 

@@ -81,16 +81,29 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     r.set_defaults(func=cmd_render)
 
 
-def _load(args: argparse.Namespace) -> tuple[Any, Any, Any]:
-    """Manifest, its path bound to the keyframe, and the keyframe pixels (confined to --input-root)."""
+def _load(
+    args: argparse.Namespace, outputs: list[tuple[str, Path | None, str]]
+) -> tuple[Any, Any, Any]:
+    """Manifest, its path bound to the keyframe, and the keyframe pixels (confined to
+    --input-root); ``outputs`` (option, path, file|dir) are checked against every input
+    before the keyframe is decoded. A folder output must be new or empty: frames of an
+    earlier, longer render would otherwise stay beside the new ones."""
     from ..camera import CameraPath
+    from ..fsutil import check_distinct, check_output
     from ..images import load_rgb_array
     from ..manifest import load_manifest, verify_keyframe
 
     if not args.input_root.is_dir():
         raise UsageError(f"--input-root {args.input_root} is not a directory")
+    if not args.manifest.is_file():
+        raise UsageError(f"no such manifest file: {args.manifest}")
     m = load_manifest(args.manifest)
     kf_path = verify_keyframe(m, args.input_root)
+    inputs = [args.manifest, kf_path, getattr(args, "over", None)]
+    check_distinct((opt, p) for opt, p, _ in outputs)
+    for opt, p, kind in outputs:
+        if p is not None:
+            check_output(p, inputs, option=opt, kind=kind, empty_dir=kind == "dir")
     return m, CameraPath.from_manifest(m), load_rgb_array(kf_path)
 
 
@@ -173,7 +186,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
             raise UsageError(
                 f"{target}: preview outputs end in .mp4 (video) or .png (contact sheet)"
             )
-    m, path, rgb = _load(args)
+    m, path, rgb = _load(args, [("-o", args.output, "file"), ("--sheet", args.sheet, "file")])
     out_size = (m.output.width, m.output.height)
     result: dict[str, Any] = {"manifest": str(args.manifest)}
     if sheet is not None:
@@ -229,7 +242,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         raise UsageError(f"-o {out}: give a directory (PNG frames) or a .mp4 file")
     if args.frames is not None and not 1 <= args.frames <= 10000:
         raise UsageError(f"--frames must be 1..10000, got {args.frames}")
-    m, path, rgb = _load(args)
+    m, path, rgb = _load(args, [("-o", out, "file" if out.suffix.lower() == ".mp4" else "dir")])
     size = parse_size(args.size) if args.size else (m.output.width, m.output.height)
     if out.suffix.lower() == ".mp4" and (size[0] % 2 or size[1] % 2):
         raise UsageError(f"an .mp4 needs even sizes, got {size[0]}x{size[1]}")

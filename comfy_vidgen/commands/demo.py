@@ -38,9 +38,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from orchestrator.ledger import open_ledger
 
     from ..demo import SIZE, prepare
+    from ..fsutil import check_output
     from ..models import fetch, load_lock, locate
 
     out: Path = args.out
+    check_output(out, [], option="--out", kind="dir")
     entry = load_lock().get("rife-4.25")
     if locate(entry) is None:
         _say(

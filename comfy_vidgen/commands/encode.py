@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     e.add_argument("--title", default=None, help="container title (default: output name)")
     e.add_argument("--manifest", type=Path, default=None, help="record this manifest's id+hash")
     e.add_argument("--no-sidecar", action="store_true", help="do not write OUT.json")
+    e.add_argument(
+        "--allow-damaged",
+        action="store_true",
+        help="encode a video input even if it decodes with errors or is shorter than its header",
+    )
     add_json_flag(e)
     e.set_defaults(func=cmd_encode)
 
@@ -57,6 +63,41 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("file", type=Path, metavar="FILE")
     add_json_flag(p)
     p.set_defaults(func=cmd_probe)
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    """Every option and the output path, before any frame is decoded (usage errors)."""
+    from ..encode import EncodeError
+    from ..encode.audio import GAIN_DB_RANGE
+    from ..encode.settings import defaults
+    from ..encode.video import check_settings, parse_fps
+    from ..fsutil import check_output
+
+    d = defaults()
+    try:
+        if args.fps is not None:
+            parse_fps(args.fps)
+        check_settings(
+            d.quality if args.quality is None else args.quality,
+            d.bit_depth if args.bit_depth is None else args.bit_depth,
+            args.encoder,
+            d.preset if args.preset is None else args.preset,
+        )
+    except EncodeError as e:
+        raise UsageError(str(e)) from None
+    lo, hi = GAIN_DB_RANGE
+    if not math.isfinite(args.audio_gain) or not lo <= args.audio_gain <= hi:
+        raise UsageError(f"--audio-gain must be in {lo:g}..{hi:g} dB, got {args.audio_gain}")
+    if args.output.suffix.lower() not in (".mp4", ".m4v", ".mov"):
+        raise UsageError(f"-o {args.output}: the output must end in .mp4, .m4v or .mov")
+    if args.audio is not None and not args.audio.is_file():
+        raise UsageError(f"--audio {args.audio} does not exist or is not a file")
+    if args.manifest is not None and not args.manifest.is_file():
+        raise UsageError(f"--manifest {args.manifest} does not exist or is not a file")
+    inputs = [args.input, args.audio, args.manifest]
+    check_output(args.output, inputs)
+    if not args.no_sidecar:
+        check_output(args.output.with_suffix(".json"), inputs, option="sidecar")
 
 
 def _frame_files(directory: Path) -> list[Path]:
@@ -91,14 +132,19 @@ def cmd_encode(args: argparse.Namespace) -> int:
     src: Path = args.input
     if not src.exists():
         raise UsageError(f"input {src} does not exist")
+    _check_args(args)
     total: int | None
+    if not src.is_dir() and not args.allow_damaged:
+        from ..encode.probe import refuse_damaged
+
+        refuse_damaged(src)
     if src.is_dir():
         files = _frame_files(src)
         frames: Any = _image_frames(files)
         total = len(files)
         fps: Any = args.fps or 30
     else:
-        frames = iter_rgb(src)
+        frames = iter_rgb(src, damaged_ok=args.allow_damaged)
         total = None
         fps = args.fps or frame_rate_of(src)
     metadata: dict[str, Any] = {"source": str(src)}
@@ -143,12 +189,17 @@ def cmd_encode(args: argparse.Namespace) -> int:
 def cmd_probe(args: argparse.Namespace) -> int:
     from ..encode import probe
 
+    if not args.file.is_file():
+        raise UsageError(f"{args.file}: no such file")
     info = probe(args.file).to_dict()
+    status = 1 if info["damaged"] else 0
+    if info["damaged"]:
+        print(f"vidgen: {args.file} is damaged: {info['damage']}", file=sys.stderr)
     if args.json:
         emit_json(info)
-        return 0
+        return status
     width = max(len(k) for k in info)
     for key, value in info.items():
         shown = json.dumps(value) if isinstance(value, dict) else value
         sys.stdout.write(f"{key:<{width}}  {shown}\n")
-    return 0
+    return status

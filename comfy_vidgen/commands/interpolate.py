@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         default="rife-4.25",
         help="a models.lock.json name or a weights file path (default rife-4.25)",
     )
+    p.add_argument(
+        "--allow-damaged",
+        action="store_true",
+        help="interpolate a video even if it decodes with errors or is shorter than its header",
+    )
     add_json_flag(p)
     p.set_defaults(func=cmd_interpolate)
 
@@ -64,6 +70,17 @@ def _dtype(name: str, device: str) -> Any:
     if device == "cpu" and name != "fp32":
         raise UsageError(f"--dtype {name} is for cuda; on the cpu use fp32 (or auto)")
     return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[name]
+
+
+def _fps(text: str) -> Fraction:
+    """--fps as a Fraction in 1..240, or a usage error (before any work is done)."""
+    from ..encode import EncodeError
+    from ..encode.video import parse_fps
+
+    try:
+        return parse_fps(text)
+    except EncodeError as e:
+        raise UsageError(f"--fps: {e}") from None
 
 
 def _model_path(spec: str) -> Path:
@@ -80,6 +97,8 @@ def _model_path(spec: str) -> Path:
 def cmd_interpolate(args: argparse.Namespace) -> int:
     import torch
 
+    from ..encode.probe import refuse_damaged
+    from ..fsutil import check_output
     from ..interpolate import load_ifnet, retime
     from ..interpolate.frames_io import VIDEO_EXTENSIONS, read_frames, write_png_dir
 
@@ -94,10 +113,22 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
         )
     if not args.input.exists():
         raise UsageError(f"input {args.input} does not exist")
+    fps = _fps(args.fps)  # refused even when PNG frames are written: never ignore a bad value
     dtype = _dtype(args.dtype, args.device)
+    weights = _model_path(args.model)
+    # every argument and the output are checked before any decoding or weight loading
+    check_output(
+        args.output,
+        [args.input, weights],
+        kind="file" if to_video else "dir",
+        empty_dir=True,
+    )
+    if not args.allow_damaged:
+        refuse_damaged(args.input)
     t0 = time.perf_counter()
-    frames_u8, _ = read_frames(args.input)  # bad input is reported before loading weights
-    model = load_ifnet(_model_path(args.model), device=args.device, dtype=dtype)
+    # bad input is reported before loading weights
+    frames_u8, _ = read_frames(args.input, damaged_ok=args.allow_damaged)
+    model = load_ifnet(weights, device=args.device, dtype=dtype)
     frames = torch.from_numpy(frames_u8).float().div_(255.0)
     bar = _bar(args.frames, "interpolate")
     try:
@@ -122,7 +153,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
                 "video output needs comfy_vidgen.encode, which this install lacks; "
                 "write PNG frames instead (-o DIR)"
             ) from None
-        encode(out_u8, args.output, fps=args.fps)
+        encode(out_u8, args.output, fps=fps)
     else:
         write_png_dir(out_u8, args.output)
     rec = {

@@ -110,13 +110,15 @@ def _crop(text: str, what: str) -> dict[str, float] | str:
 def cmd_new(args: argparse.Namespace) -> int:
     import secrets
 
-    from ..fsutil import atomic_write_text
+    from ..fsutil import atomic_write_text, check_output
     from ..images import ImageError, probe_image
-    from ..manifest import build_manifest, dumps_pretty, full_crop, manifest_hash
+    from ..manifest import ManifestError, dumps_pretty, full_crop, manifest_hash
 
     size = parse_size(args.size)
     if not args.keyframe.is_file():
         raise UsageError(f"keyframe {args.keyframe} does not exist or is not a file")
+    if args.output is not None:
+        check_output(args.output, [args.keyframe])
     start, end = _crop(args.start, "start"), _crop(args.end, "end")
     if "full" in (start, end):
         try:
@@ -129,7 +131,6 @@ def cmd_new(args: argparse.Namespace) -> int:
     seed = args.seed
     if seed is None:
         seed = secrets.randbits(64)
-        print(f"seed: {seed} (random)", file=sys.stderr)
     workflow = args.workflow
     locked: dict[str, Any] = {}
     if workflow is None:
@@ -147,20 +148,12 @@ def cmd_new(args: argparse.Namespace) -> int:
             if (value := getattr(args, f"gen_{key}")) is not None
         },
     }
-    m = build_manifest(
-        keyframe=args.keyframe,
-        input_root=args.input_root,
-        motion_type=args.motion,
-        start=start,  # type: ignore[arg-type]
-        end=end,  # type: ignore[arg-type]
-        workflow=workflow,
-        seed=seed,
-        size=size,
-        easing=args.easing,
-        manifest_id=args.manifest_id,
-        output=output,
-        generation=generation,
-    )
+    try:
+        m = _build(args, start, end, workflow, seed, size, output, generation)
+    except ManifestError as e:  # every field came from a flag: a usage error
+        raise UsageError(str(e)) from None
+    if args.seed is None:
+        print(f"seed: {seed} (random)", file=sys.stderr)
     text = dumps_pretty(m)
     if args.output is None:
         sys.stdout.write(text)
@@ -170,9 +163,40 @@ def cmd_new(args: argparse.Namespace) -> int:
     return 0
 
 
+def _build(
+    args: argparse.Namespace,
+    start: Any,
+    end: Any,
+    workflow: str,
+    seed: int,
+    size: tuple[int, int],
+    output: dict[str, Any],
+    generation: dict[str, Any],
+) -> Any:
+    from ..manifest import build_manifest
+
+    return build_manifest(
+        keyframe=args.keyframe,
+        input_root=args.input_root,
+        motion_type=args.motion,
+        start=start,
+        end=end,
+        workflow=workflow,
+        seed=seed,
+        size=size,
+        easing=args.easing,
+        manifest_id=args.manifest_id,
+        output=output,
+        generation=generation,
+    )
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from ..manifest import manifest_hash, validate_file
 
+    missing = [str(p) for p in args.files if not p.is_file()]
+    if missing:
+        raise UsageError(f"no such manifest file: {', '.join(missing)}")
     all_ok = True
     for path in args.files:
         m, errors = validate_file(path, args.input_root)
@@ -196,6 +220,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_hash(args: argparse.Namespace) -> int:
     from ..manifest import load_manifest, manifest_hash
 
+    if not args.file.is_file():
+        raise UsageError(f"no such manifest file: {args.file}")
     print(manifest_hash(load_manifest(args.file)))
     return 0
 

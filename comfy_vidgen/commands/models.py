@@ -66,11 +66,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _select(args: argparse.Namespace) -> tuple[Any, list[Any], Path | None]:
-    from ..models import comfyui_models_root, load_lock
+    from ..fsutil import check_output
+    from ..models import ModelsError, comfyui_models_root, load_lock
 
-    lock = load_lock(args.lock)
-    entries = [lock.get(n) for n in args.names] if args.names else list(lock.models)
-    root = comfyui_models_root(args.comfyui_dir) if args.comfyui_dir else args.dest
+    try:  # the lock, the names and the folders all come from the command line
+        lock = load_lock(args.lock)
+        entries = [lock.get(n) for n in args.names] if args.names else list(lock.models)
+        root = comfyui_models_root(args.comfyui_dir) if args.comfyui_dir else args.dest
+    except ModelsError as e:
+        raise UsageError(str(e)) from None
+    if root is not None and getattr(args, "func", None) is cmd_fetch:
+        option = "--comfyui-dir" if args.comfyui_dir else "--dest"
+        check_output(root, [args.lock], option=option, kind="dir")
     return lock, entries, root
 
 

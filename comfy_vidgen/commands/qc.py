@@ -83,17 +83,24 @@ def _progress(enabled: bool) -> Any:
 
 def cmd_qc(args: argparse.Namespace) -> int:
     from ..errors import UsageError
+    from ..fsutil import check_output
     from ..qc import run_qc
     from ..qc.plot import save_plot
+    from ..qc.profile import load_profile
 
     if not args.video.is_file():
         raise UsageError(f"{args.video}: no such video file")
+    if args.manifest is not None and not args.manifest.is_file():
+        raise UsageError(f"--manifest {args.manifest}: no such file")
+    profile = load_profile(args.profile)  # a bad profile is refused before decoding
+    if args.plot is not None:
+        check_output(args.plot, [args.video, args.manifest, args.profile], option="--plot")
     tick = _progress(not args.json)
     try:
         report = run_qc(
             args.video,
             manifest=args.manifest,
-            profile=args.profile,
+            profile=profile,
             on_progress=tick,
             input_root=args.input_root,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -205,6 +206,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from orchestrator.ledger import TERMINAL, JobState, open_ledger
     from orchestrator.workflow import default_workflow_dirs, load_workflow
 
+    from ..fsutil import check_output
+
     if args.fleet and args.comfyui:
         raise UsageError("give either --fleet or --comfyui, not both")
     engine_name = args.engine or ("comfyui" if (args.fleet or args.comfyui) else "local")
@@ -212,11 +215,26 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("--engine comfyui needs --fleet FILE or --comfyui URL")
     if args.queue_depth is not None and not 1 <= args.queue_depth <= 64:
         raise UsageError(f"--queue-depth must be in 1..64, got {args.queue_depth}")
+    check_timeout(args.timeout)
     verifier = _verifier(args)  # a bad --qc-profile is refused before anything runs
     paths = _manifest_paths(args.manifests)
+    ledger_file = args.ledger if isinstance(args.ledger, Path) else None
+    check_output(args.out, [*paths, ledger_file, args.fleet], option="--out", kind="dir")
+    fleet: Any = None
+    if engine_name == "comfyui":  # a bad fleet file is refused before the ledger is touched
+        if args.fleet:
+            fleet = load_fleet(args.fleet)
+            if args.queue_depth:
+                import dataclasses
+
+                fleet = dataclasses.replace(fleet, queue_depth=args.queue_depth)
+        else:
+            extra = {"queue_depth": args.queue_depth} if args.queue_depth else {}
+            fleet = fleet_from_urls(args.comfyui, **extra)
     ledger = open_ledger(args.ledger)
     try:
         ledger.hold_dispatch()  # a second `vidgen run` on this SQLite file is refused here
+        _make_out(args.out)  # before anything renders: a clip is never lost to a bad folder
         removed = deliveries.clean_leftovers(args.out)
         if removed:
             print(
@@ -241,15 +259,6 @@ def cmd_run(args: argparse.Namespace) -> int:
                         ledger, out_dir=args.out, reporter=display, verifier=verifier
                     )
                 else:
-                    if args.fleet:
-                        fleet = load_fleet(args.fleet)
-                        if args.queue_depth:
-                            import dataclasses
-
-                            fleet = dataclasses.replace(fleet, queue_depth=args.queue_depth)
-                    else:
-                        extra = {"queue_depth": args.queue_depth} if args.queue_depth else {}
-                        fleet = fleet_from_urls(args.comfyui, **extra)
                     dirs = [args.workflows] if args.workflows else default_workflow_dirs()
                     engine = ComfyUIEngine(
                         ledger,
@@ -315,6 +324,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0 if ok else 1
     finally:
         ledger.close()
+
+
+def check_timeout(value: float | None) -> None:
+    """--timeout S: a finite number of seconds > 0 (or absent)."""
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise UsageError(f"--timeout must be a number of seconds > 0, got {value}")
+
+
+def _make_out(out: Path) -> None:
+    from ..fsutil import output_error
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise output_error(out, e) from None
 
 
 def _verifier(args: argparse.Namespace) -> Any:

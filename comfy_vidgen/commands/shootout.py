@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -78,11 +79,15 @@ def cmd_shootout(args: argparse.Namespace) -> int:
     from orchestrator.shootout import EngineSetup, run_shootout
 
     from ..errors import UsageError
+    from ..fsutil import check_output
 
     if args.fleet and args.comfyui:
         raise UsageError("give either --fleet or --comfyui, not both")
-    if args.timeout is not None and args.timeout <= 0:
+    if args.timeout is not None and not (math.isfinite(args.timeout) and args.timeout > 0):
         raise UsageError(f"--timeout must be > 0 seconds, got {args.timeout}")
+    if not args.config.is_file():
+        raise UsageError(f"shootout file {args.config} does not exist or is not a file")
+    check_output(args.out, [args.config, args.fleet], option="--out", kind="dir")
     fleet = load_fleet(args.fleet) if args.fleet else None
     if args.comfyui:
         fleet = fleet_from_urls(args.comfyui)

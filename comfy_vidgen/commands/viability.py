@@ -87,6 +87,10 @@ def cmd_viability(args: argparse.Namespace) -> int:
             + ", ".join(map(str, args.paths))
             + ("" if args.recursive else " (use --recursive for sub-folders)")
         )
+    if args.report is not None:
+        from ..fsutil import check_output
+
+        check_output(args.report, [*files, *args.paths, args.profile], option="--report")
 
     bar = None
     if not args.json and sys.stderr.isatty():

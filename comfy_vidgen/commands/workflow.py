@@ -39,6 +39,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def _ref(target: str) -> tuple[str, Path | None]:
     if "@" in target and not Path(target).exists():
+        from ..workflow_graph import list_workflows
+
+        known = list_workflows()
+        if target not in known:
+            raise UsageError(f"{target}: no such workflow; known: {', '.join(known)}")
         return target, None
     folder = Path(target)
     if not (folder / "api.json").is_file():
@@ -57,7 +62,10 @@ def cmd_lint(args: argparse.Namespace) -> int:
         load_workflow,
     )
 
-    info = load_object_info(str(args.object_info) if args.object_info else None)
+    try:
+        info = load_object_info(str(args.object_info) if args.object_info else None)
+    except WorkflowError as e:
+        raise UsageError(f"--object-info {e}") from None
     targets = [_ref(t) for t in args.targets] or [(r, None) for r in list_workflows()]
     if not targets:
         raise UsageError("no workflows found")

@@ -41,6 +41,10 @@ class AudioInput:
     sha256: str | None = None  # expected file hash (from a manifest): checked
 
 
+#: extra gain on top of the loudness target, dB (the manifest's output.audio.gain_db bounds)
+GAIN_DB_RANGE = (-30.0, 30.0)
+
+
 @dataclass
 class PreparedAudio:
     samples: NDArray[np.float32]  # [channels, n_samples]
@@ -80,6 +84,13 @@ def as_audio_input(audio: Any) -> AudioInput:
 
 def check_audio(src: AudioInput) -> None:
     """Fail fast (before any video is encoded) on a missing, wrong or unreadable soundtrack."""
+    if not (isinstance(src.gain_db, int | float) and math.isfinite(src.gain_db)) or not (
+        GAIN_DB_RANGE[0] <= src.gain_db <= GAIN_DB_RANGE[1]
+    ):
+        raise AudioError(
+            f"audio gain must be a number in {GAIN_DB_RANGE[0]:g}..{GAIN_DB_RANGE[1]:g} dB, "
+            f"got {src.gain_db!r}"
+        )
     if src.path is None:
         return
     import av

@@ -56,6 +56,10 @@ class ProbeResult:
     color_range: str
     bit_depth: int
     audio: dict[str, Any] | None
+    #: the file decodes with errors, or holds fewer/more frames than its header's duration
+    damaged: bool = False
+    #: why it is damaged (None when it is not)
+    damage: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -95,18 +99,20 @@ def probe(path: str | os.PathLike[str]) -> ProbeResult:
         v.thread_type = "AUTO"
         cc = v.codec_context
         n = 0
-        try:
-            for _ in container.decode(v):
-                n += 1
-        except av.FFmpegError as e:
-            raise ProbeError(f"{path}: decoding failed after {n} frames ({e})") from None
+        errors: list[str] = []
+        for _ in _decode(container, v, errors):
+            n += 1
+        damage = f"{len(errors)} decode error(s), the first: {errors[0]}" if errors else None
         if n == 0:
-            raise ProbeError(f"{path}: the video stream has no decodable frames")
+            why = f" ({errors[0]})" if errors else ""
+            raise ProbeError(f"{path}: the video stream has no decodable frames{why}")
         rate = v.average_rate or v.guessed_rate or v.base_rate
         fps = float(rate) if rate else 0.0
         duration = _stream_seconds(v)
         if duration is None:
             duration = n / fps if fps else float(container.duration or 0) / 1e6
+        elif damage is None and fps:
+            damage = _count_vs_duration(n, duration, fps)
         fmt = av.VideoFormat(cc.pix_fmt) if cc.pix_fmt else None
         bit_depth = fmt.components[0].bits if fmt is not None else 0
         tag = cc.codec_tag or ""
@@ -127,7 +133,65 @@ def probe(path: str | os.PathLike[str]) -> ProbeResult:
         }
     finally:
         container.close()
-    return ProbeResult(**video, audio=_probe_audio(path))
+    try:
+        audio = _probe_audio(path)
+    except ProbeError as e:
+        if damage is None:
+            raise
+        audio, damage = None, f"{damage}; {e}"
+    return ProbeResult(**video, audio=audio, damaged=damage is not None, damage=damage)
+
+
+def _decode(container: Any, stream: Any, errors: list[str] | None) -> Iterator[Any]:
+    """Frames of ``stream``, packet by packet. With ``errors`` a damaged packet (or a
+    truncated container) is noted there and skipped, so every frame that can decode
+    is seen and counted; without it the first error raises ProbeError."""
+    import av
+
+    packets = container.demux(stream)
+    while True:
+        try:
+            packet = next(packets)
+        except StopIteration:
+            return
+        except av.FFmpegError as e:  # the container itself ends or breaks mid-stream
+            if errors is None:
+                raise ProbeError(f"{container.name}: decoding failed ({e})") from None
+            errors.append(str(e))
+            packet = None
+        try:
+            yield from packet.decode() if packet is not None else stream.decode(None)
+        except av.FFmpegError as e:
+            if errors is None:
+                raise ProbeError(f"{container.name}: decoding failed ({e})") from None
+            errors.append(str(e))
+        if packet is None:
+            return
+
+
+def _count_vs_duration(frames: int, duration: float, fps: float) -> str | None:
+    """A truncated file keeps its header: the header's duration promises more frames than
+    decode. One frame of slack covers rounding of the last frame's duration."""
+    promised = round(duration * fps)
+    if abs(frames - promised) > max(1, round(0.01 * promised)):
+        return (
+            f"{frames} frames decode, but the header's duration {duration:.3f} s at "
+            f"{fps:g} fps promises {promised} (truncated or corrupt)"
+        )
+    return None
+
+
+def refuse_damaged(path: str | os.PathLike[str]) -> None:
+    """A rejected-item error for a damaged video file (folders of frames pass)."""
+    from ..errors import VidgenError
+
+    if Path(path).is_dir():
+        return
+    r = probe(path)
+    if r.damaged:
+        raise VidgenError(
+            f"{path} is damaged: {r.damage}; pass --allow-damaged to use the frames that decode"
+        )
 
 
 def _probe_audio(path: str | os.PathLike[str]) -> dict[str, Any] | None:
@@ -157,8 +221,11 @@ def _probe_audio(path: str | os.PathLike[str]) -> dict[str, Any] | None:
         }
 
 
-def iter_rgb(path: str | os.PathLike[str]) -> Iterator[NDArray[Any]]:
+def iter_rgb(path: str | os.PathLike[str], damaged_ok: bool = False) -> Iterator[NDArray[Any]]:
     """Decode to full-range 8-bit RGB, honouring the stream's matrix and range tags.
+
+    A decode error raises ProbeError, unless ``damaged_ok``: then damaged packets are
+    skipped and every frame that decodes is returned.
 
     Untagged streams are read as BT.709 limited range (what this pack writes).
     swscale's default YUV->RGB path is biased by 1-2 levels (measured, see
@@ -172,7 +239,7 @@ def iter_rgb(path: str | os.PathLike[str]) -> Iterator[NDArray[Any]]:
     try:
         v = container.streams.video[0]
         v.thread_type = "AUTO"
-        for frame in container.decode(v):
+        for frame in _decode(container, v, [] if damaged_ok else None):
             cs = {5: Colorspace.ITU601, 6: Colorspace.ITU601, 7: Colorspace.SMPTE240M,
                   9: Colorspace.BT2020}.get(int(frame.colorspace or 0), Colorspace.ITU709)  # fmt: skip
             rng = ColorRange.JPEG if frame.color_range == 2 else ColorRange.MPEG

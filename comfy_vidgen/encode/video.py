@@ -35,7 +35,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .. import __version__
-from ..fsutil import atomic_write_text, sha256_file, temp_path_beside
+from ..fsutil import atomic_write_text, output_error, sha256_file, temp_path_beside
 from .audio import AudioInput, PreparedAudio, as_audio_input, check_audio, prepare_audio
 from .errors import EncodeError, EncoderUnavailable, FrameError
 from .settings import ENCODERS, X265_PRESETS, EncodeDefaults, defaults
@@ -105,7 +105,7 @@ def parse_fps(fps: int | float | str | Fraction) -> Fraction:
     return rate
 
 
-def _check_settings(quality: int, bit_depth: int, encoder: str, preset: str) -> None:
+def check_settings(quality: int, bit_depth: int, encoder: str, preset: str) -> None:
     if isinstance(quality, bool) or not isinstance(quality, int) or not 0 <= quality <= 51:
         raise EncodeError(
             f"quality must be an integer 0..51 (CRF/CQ; lower is better), got {quality!r}"
@@ -467,7 +467,7 @@ def encode(
     quality = d.quality if quality is None else quality
     bit_depth = d.bit_depth if bit_depth is None else bit_depth
     preset = d.preset if preset is None else preset
-    _check_settings(quality, bit_depth, encoder, preset)
+    check_settings(quality, bit_depth, encoder, preset)
     rate = parse_fps(fps)
     metadata = dict(metadata or {})
     manifest, mhash, manifest_id = _manifest_facts(metadata)
@@ -632,6 +632,8 @@ def encode(
             wall,
         )
         return result
+    except av.error.OSError as e:  # disk full or an I/O error while muxing: one line
+        raise output_error(final, e) from None
     finally:
         if run is not None and run.container is not None:
             with contextlib.suppress(Exception):

@@ -6,7 +6,6 @@ import contextlib
 import logging
 import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -15,6 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import VidgenError
+from ..fsutil import temp_dir_beside
 
 log = logging.getLogger(__name__)
 
@@ -26,17 +26,20 @@ class FramesError(VidgenError):
     """An input sequence or output location that cannot be used."""
 
 
-def read_frames(path: str | os.PathLike[str]) -> tuple[NDArray[np.uint8], Fraction | None]:
+def read_frames(
+    path: str | os.PathLike[str], damaged_ok: bool = False
+) -> tuple[NDArray[np.uint8], Fraction | None]:
     """[N, H, W, 3] uint8 RGB from a directory of images (name order) or a video file.
 
-    Returns the video's frame rate too (None for a directory).
+    Returns the video's frame rate too (None for a directory). ``damaged_ok`` keeps
+    the frames of a video that decode and skips damaged packets.
     """
     p = Path(path)
     if p.is_dir():
         return _read_dir(p), None
     if not p.is_file():
         raise FramesError(f"input {p} does not exist")
-    return _read_video(p)
+    return _read_video(p, damaged_ok)
 
 
 def _read_dir(d: Path) -> NDArray[np.uint8]:
@@ -60,7 +63,7 @@ def _read_dir(d: Path) -> NDArray[np.uint8]:
     return np.stack(frames)
 
 
-def _decode_rgb(p: Path) -> list[NDArray[np.uint8]]:
+def _decode_rgb(p: Path, damaged_ok: bool = False) -> list[NDArray[np.uint8]]:
     frames: list[NDArray[np.uint8]] = []
     try:
         from ..encode import iter_rgb  # the encoder's colour-correct decode
@@ -71,19 +74,19 @@ def _decode_rgb(p: Path) -> list[NDArray[np.uint8]]:
             for vf in c.decode(video=0):
                 frames.append(np.asarray(vf.to_ndarray(format="rgb24"), dtype=np.uint8))
         return frames
-    for f in iter_rgb(p):
+    for f in iter_rgb(p, damaged_ok=damaged_ok):
         frames.append(np.asarray(f, dtype=np.uint8))
     return frames
 
 
-def _read_video(p: Path) -> tuple[NDArray[np.uint8], Fraction | None]:
+def _read_video(p: Path, damaged_ok: bool = False) -> tuple[NDArray[np.uint8], Fraction | None]:
     import av
 
     try:
         with av.open(str(p)) as c:
             s = c.streams.video[0]
             r = s.average_rate or s.guessed_rate
-        frames = _decode_rgb(p)
+        frames = _decode_rgb(p, damaged_ok)
     except (av.FFmpegError, IndexError, VidgenError) as e:
         raise FramesError(f"{p}: not a readable video ({e})") from None
     if not frames:
@@ -102,8 +105,7 @@ def write_png_dir(
     final = Path(out_dir)
     if final.exists() and (not final.is_dir() or any(final.iterdir())):
         raise FramesError(f"output {final} exists and is not an empty directory")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent))
+    tmp = temp_dir_beside(final)
     try:
         names = []
         for i, frame in enumerate(frames):

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..errors import VidgenError
+from ..errors import UsageError
 from ..paths import PRESETS_DIR
 from ..tomlfile import load_toml_model
 
@@ -26,8 +26,8 @@ DEFAULT_PROFILE = "default"
 USER_DIR_ENV = "VIDGEN_QC_PROFILES"
 
 
-class ProfileError(VidgenError):
-    """The QC profile cannot be used."""
+class ProfileError(UsageError):
+    """The QC profile cannot be used: a settings mistake (exit code 2)."""
 
 
 class _Model(BaseModel):
