@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from rack_env import pg_schema
 
-from orchestrator.fake_comfyui import FakeComfyUI
+from fake_comfyui import FakeComfyUI
 from orchestrator.ledger_pg import _LIVE_OWNERS
-from orchestrator.testing import build_test_graph, write_test_manifests
+from orchestrator_inputs import build_test_graph, write_test_manifests
 
 VIDGEN = [sys.executable, "-m", "comfy_vidgen.cli"]
 N_JOBS = 16

@@ -12,11 +12,11 @@ import pytest
 from orchestrator.client import ComfyClient, PromptRejected
 from orchestrator.dispatcher import Dispatcher, RunSummary
 from orchestrator.engine import submit_manifests
-from orchestrator.fake_comfyui import FakeComfyUI
+from fake_comfyui import FakeComfyUI
 from orchestrator.fleet import DISPATCH_EVENTS, dispatch_filter, fleet_from_urls
 from orchestrator.ledger import AttemptState, JobState, SqliteLedger
 from orchestrator.retry import RetryPolicy
-from orchestrator.testing import (
+from orchestrator_inputs import (
     build_test_workflow,
     probe_for_tests,
     write_test_manifests,

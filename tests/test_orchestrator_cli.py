@@ -16,10 +16,10 @@ import pytest
 
 from comfy_vidgen.errors import UsageError
 from orchestrator.engine import LocalEngine, LocalResult, submit_manifests
-from orchestrator.fake_comfyui import FakeComfyUI, make_test_video
+from fake_comfyui import FakeComfyUI, make_test_video
 from orchestrator.fleet import load_fleet
 from orchestrator.ledger import JobState, SqliteLedger
-from orchestrator.testing import build_test_graph, write_test_manifests
+from orchestrator_inputs import build_test_graph, write_test_manifests
 
 VIDGEN = [sys.executable, "-m", "comfy_vidgen.cli"]
 

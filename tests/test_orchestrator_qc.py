@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from orchestrator.fake_comfyui import FakeComfyUI
-from orchestrator.testing import build_test_graph, write_test_manifests
+from fake_comfyui import FakeComfyUI
+from orchestrator_inputs import build_test_graph, write_test_manifests
 
 VIDGEN = [sys.executable, "-m", "comfy_vidgen.cli"]
 

@@ -24,7 +24,7 @@ import pytest
 import requests
 from rack_env import nginx_binary
 
-from orchestrator.fake_comfyui import FakeComfyUI
+from fake_comfyui import FakeComfyUI
 
 REPO = Path(__file__).resolve().parents[1]
 RENDER = REPO / "docker" / "proxy" / "render.sh"
@@ -232,7 +232,7 @@ def test_orchestrator_runs_jobs_through_the_proxy(
     from orchestrator.fleet import parse_fleet
     from orchestrator.ledger import JobState, SqliteLedger
     from orchestrator.retry import RetryPolicy
-    from orchestrator.testing import build_test_workflow, probe_for_tests, write_test_manifests
+    from orchestrator_inputs import build_test_workflow, probe_for_tests, write_test_manifests
     from orchestrator.verify import Verifier
 
     proxy, fakes = rack

@@ -21,8 +21,8 @@ from PIL import Image
 
 from comfy_vidgen.capacity import load_measurements
 from comfy_vidgen.models import load_lock, locate
-from orchestrator.fake_comfyui import FakeComfyUI
-from orchestrator.testing import build_test_graph
+from fake_comfyui import FakeComfyUI
+from orchestrator_inputs import build_test_graph
 
 pytestmark = pytest.mark.skipif(
     locate(load_lock().get("rife-4.25")) is None,

@@ -12,7 +12,7 @@ as a subprocess): 500s, slow responses, websocket drops, OOM execution errors,
 wrong frame counts, missing outputs, wrong reported hashes; ``restart()`` loses
 the queue and history exactly like a real restart (files on disk survive).
 
-Run standalone: ``python -m orchestrator.fake_comfyui --root DIR --port 8188``.
+Run standalone (the benchmarks do): ``PYTHONPATH=tests python -m fake_comfyui --root DIR``.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .workflow import INLINE_MANIFEST, Workflow, from_graph
+from orchestrator.workflow import INLINE_MANIFEST, Workflow, from_graph
 
 
 def build_test_graph(
@@ -92,7 +92,7 @@ def write_test_manifests(
 
 def probe_for_tests() -> Any:
     """The production probe (``comfy_vidgen.encode.probe`` once it exists, else PyAV)."""
-    from .verify import default_probe
+    from orchestrator.verify import default_probe
 
     return default_probe
 
