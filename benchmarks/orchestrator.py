@@ -81,11 +81,11 @@ def free_port() -> int:
 
 def make_manifests(work: Path, n: int) -> tuple[Path, list[Path]]:
     """n distinct valid camera_only manifests (one keyframe, distinct seeds), written fast."""
+    from orchestrator_inputs import write_test_manifests
     from PIL import Image
     from skimage import data
 
     from comfy_vidgen.manifest import canonical_json, parse_manifest
-    from orchestrator_inputs import write_test_manifests
 
     root = work / "input"
     root.mkdir(parents=True)
@@ -223,11 +223,12 @@ BEFORE_CPU_MS = {"NORMAL": 6.4, "FULL": 7.5}
 
 
 def scale(n: int, instances: int = 8, pin: bool = True) -> bool:
+    from orchestrator_inputs import build_test_workflow
+
     from orchestrator.dispatcher import Dispatcher
     from orchestrator.engine import submit_manifests
     from orchestrator.fleet import fleet_from_urls
     from orchestrator.ledger import SqliteLedger
-    from orchestrator_inputs import build_test_workflow
     from orchestrator.verify import Verifier
 
     with tempfile.TemporaryDirectory() as tmp:

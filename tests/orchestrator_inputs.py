@@ -1,49 +1,55 @@
-"""Helpers for tests and benchmarks of the orchestrator (graphs, manifests, probe).
+"""What the orchestrator tests and benchmarks submit: graphs, workflows, manifests, probe.
 
-Importable by any test suite that needs a fake rack (e.g. the proxy tests).
+Graphs are the committed ``camera_only@1`` workflow, edited where a test needs a
+broken one; never a graph written by hand.
 """
 
 from __future__ import annotations
 
-import json
+import copy
 from pathlib import Path
 from typing import Any
 
-from orchestrator.workflow import INLINE_MANIFEST, Workflow, from_graph
+from comfy_vidgen.workflow_graph import load_object_info
+from orchestrator.workflow import Workflow, from_graph, load_workflow
+
+TEST_WORKFLOW = "camera_only@1"
+
+
+def _node(graph: dict[str, Any], class_type: str) -> dict[str, Any]:
+    (node,) = (n for n in graph.values() if n["class_type"] == class_type)
+    inputs: dict[str, Any] = node["inputs"]
+    return inputs
 
 
 def build_test_graph(
-    *, literal_fps: int | None = None, drop_input: str | None = None
+    *,
+    literal_fps: int | None = None,
+    drop_input: str | None = None,
+    relink: dict[tuple[str, str], str] | None = None,
 ) -> dict[str, Any]:
-    """ManifestLoader -> VirtualCamera -> RIFEInterpolate -> NVENCEncode (API format).
+    """The committed ``camera_only@1`` API graph (a copy), with optional edits.
 
-    ``literal_fps`` puts a literal on a manifest parameter (the lint must refuse it);
-    ``drop_input`` removes a required NVENCEncode input (ComfyUI validation must refuse it).
+    ``literal_fps`` puts a literal on NVENCEncode's fps (the lint must refuse it);
+    ``drop_input`` removes that NVENCEncode input (ComfyUI validation refuses a
+    required one); ``relink`` maps ``(class_type, input)`` to the ManifestLoader output
+    it is linked to instead, e.g. ``{("RIFEInterpolate", "target_frames"): "frames"}``.
     """
-    g: dict[str, Any] = {
-        "1": {
-            "class_type": "ManifestLoader",
-            "inputs": {"manifest": INLINE_MANIFEST, "manifest_json": ""},
-        },
-        "2": {"class_type": "VirtualCamera", "inputs": {"image": ["1", 0], "manifest": ["1", 1]}},
-        "3": {
-            "class_type": "RIFEInterpolate",
-            "inputs": {"frames": ["2", 0], "target_frames": ["1", 10]},
-        },
-        "4": {
-            "class_type": "NVENCEncode",
-            "inputs": {"frames": ["3", 0], "fps": ["1", 11], "job_id": "", "manifest": ["1", 1]},
-        },
-    }
+    g = copy.deepcopy(load_workflow(TEST_WORKFLOW).graph)
+    encode = _node(g, "NVENCEncode")
     if literal_fps is not None:
-        g["4"]["inputs"]["fps"] = literal_fps
+        encode["fps"] = literal_fps
     if drop_input is not None:
-        g["4"]["inputs"].pop(drop_input)
+        encode.pop(drop_input)
+    (loader,) = (k for k, n in g.items() if n["class_type"] == "ManifestLoader")
+    names = load_object_info()["ManifestLoader"]["output_name"]
+    for (class_type, name), output in (relink or {}).items():
+        _node(g, class_type)[name] = [loader, names.index(output)]
     return g
 
 
 def build_test_workflow(**kw: Any) -> Workflow:
-    return from_graph("camera_only@1", build_test_graph(**kw))
+    return from_graph(TEST_WORKFLOW, build_test_graph(**kw))
 
 
 def write_test_manifests(
@@ -91,11 +97,7 @@ def write_test_manifests(
 
 
 def probe_for_tests() -> Any:
-    """The production probe (``comfy_vidgen.encode.probe`` once it exists, else PyAV)."""
+    """The production probe (decodes and counts frames)."""
     from orchestrator.verify import default_probe
 
     return default_probe
-
-
-def read_json(path: str | Path) -> Any:
-    return json.loads(Path(path).read_text())

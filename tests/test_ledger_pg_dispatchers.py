@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fake_comfyui import FakeComfyUI
+from orchestrator_inputs import build_test_graph, write_test_manifests
 from rack_env import pg_schema
 
-from fake_comfyui import FakeComfyUI
 from orchestrator.ledger_pg import _LIVE_OWNERS
-from orchestrator_inputs import build_test_graph, write_test_manifests
 
 VIDGEN = [sys.executable, "-m", "comfy_vidgen.cli"]
 N_JOBS = 16

@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fake_comfyui import FakeComfyUI, make_test_video
+from orchestrator_inputs import build_test_graph, write_test_manifests
 
 from comfy_vidgen.errors import UsageError
 from orchestrator.engine import LocalEngine, LocalResult, submit_manifests
-from fake_comfyui import FakeComfyUI, make_test_video
 from orchestrator.fleet import load_fleet
 from orchestrator.ledger import JobState, SqliteLedger
-from orchestrator_inputs import build_test_graph, write_test_manifests
 
 VIDGEN = [sys.executable, "-m", "comfy_vidgen.cli"]
 

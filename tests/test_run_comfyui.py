@@ -80,8 +80,9 @@ def _crops(motion: str, w: int, h: int) -> tuple[dict[str, float], dict[str, flo
 
 def _write_manifest(root: Path, name: str, motion: str, seed: int, manifest_id: str) -> Path:
     """A camera_only@1 manifest (256x144, 120 frames at 30 fps) of a real photo."""
-    from conftest import photo
     from PIL import Image
+
+    from conftest import photo
 
     kf = root / f"{name}.jpg"
     img = photo(name)
@@ -302,8 +303,9 @@ def _history_shape(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_fake_comfyui_speaks_like_the_real_one(comfy: LiveComfyUI, tmp_path: Path) -> None:
-    from orchestrator.client import ComfyClient
     from fake_comfyui import FakeComfyUI
+
+    from orchestrator.client import ComfyClient
 
     # a manifest of its own: nothing of its graph is in ComfyUI's cache (the fake has no
     # cache, so a cached run would differ in `execution_cached` and the skipped nodes)

@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import photo
+from fake_comfyui import FakeComfyUI
+from orchestrator_inputs import build_test_graph
 from PIL import Image
 
 from comfy_vidgen.capacity import load_measurements
 from comfy_vidgen.models import load_lock, locate
-from fake_comfyui import FakeComfyUI
-from orchestrator_inputs import build_test_graph
+from conftest import photo
 
 pytestmark = pytest.mark.skipif(
     locate(load_lock().get("rife-4.25")) is None,
