@@ -149,8 +149,6 @@ def chaos(n: int) -> bool:
             "--input-root",
             str(input_root),
             "--json",
-            "--lint",
-            "basic",
             "--no-qc",  # the fakes' gradient clips are no camera move; this measures recovery
         ]
         t0 = time.monotonic()

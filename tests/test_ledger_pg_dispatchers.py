@@ -66,8 +66,6 @@ def _dispatcher(
         str(tmp_path / f"out_{name}"),
         "--input-root",
         str(input_root),
-        "--lint",
-        "basic",  # the fake's node set is not the pinned ComfyUI snapshot
         "--no-qc",  # the fake's gradient clips are not camera moves; QC has its own tests
         "--json",
     ]

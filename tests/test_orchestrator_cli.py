@@ -55,8 +55,6 @@ def _run_args(tmp_path: Path, fleet: Path, input_root: Path) -> list[str]:
         str(tmp_path / "out"),
         "--input-root",
         str(input_root),
-        "--lint",
-        "basic",  # the fake's node set is not the pinned ComfyUI snapshot
         "--no-qc",  # its gradient clip is no camera move (QC: tests/test_orchestrator_qc.py)
     ]
 

@@ -45,8 +45,6 @@ def test_qc_gate_rejects_flicker_and_delivers_clean(
                 str(out),
                 "--input-root",
                 str(input_root),
-                "--lint",
-                "basic",
                 "--json",
                 *extra,
             ],  # fmt: skip
@@ -104,8 +102,6 @@ def test_qc_gate_rejects_flicker_and_delivers_clean(
                 str(tmp_path / "o2"),
                 "--input-root",
                 str(input_root),
-                "--lint",
-                "basic",
                 "--json",
                 "--no-qc",
             ],  # fmt: skip

@@ -49,7 +49,6 @@ frames = 24
 
 [comfyui]
 workflows = "workflows"
-lint = "basic"   # the fake rack's node set is not the pinned ComfyUI snapshot
 
 [[candidate]]
 name = "camera"
