@@ -542,7 +542,9 @@ class FakeComfyUI:
             assert self._wake is not None
             self._wake.set()
             await self._broadcast_status()  # PromptQueue.put -> queue_updated
-            return web.json_response({"prompt_id": prompt_id, "number": number, "node_errors": {}})
+            # like ComfyUI: outputs that failed validation are dropped, their errors reported
+            answer = {"prompt_id": prompt_id, "number": number, "node_errors": node_errors}
+            return web.json_response(answer)
 
         @r.get("/queue")
         async def get_queue(request: web.Request) -> web.Response:

@@ -203,6 +203,25 @@ def test_validation_errors_have_comfyuis_shape(
     assert any(e["type"] == kind and e["details"] == details for e in errors), errors
 
 
+def test_an_invalid_output_is_dropped_and_the_valid_one_runs(
+    fake: FakeComfyUI, manifest_json: str
+) -> None:
+    g = build_test_graph()
+    (enc,) = (k for k, n in g.items() if n["class_type"] == "NVENCEncode")
+    g["98"] = {"class_type": "NVENCEncode", "inputs": {**_node(g, "NVENCEncode"), "quality": 99}}
+    prompt = fill(from_graph("camera_only@1", g), manifest_json, "job-1")
+    status, body = _post_prompt(fake, prompt)
+    assert status == 200 and list(body["node_errors"]) == ["98"]
+    assert body["node_errors"]["98"]["errors"][0]["type"] == "value_bigger_than_max"
+    deadline = time.monotonic() + 60
+    c = ComfyClient(fake.url)
+    while (entry := c.history(body["prompt_id"])) is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    c.close()
+    assert entry.success and list(entry.outputs) == [enc]
+
+
 # --------------------------------------------------------------------------- execution
 
 
