@@ -102,10 +102,12 @@ def custom_validation(cls: str) -> tuple[Callable[..., Any] | None, tuple[str, .
 
 
 def _types_match(received: Any, expected: Any) -> bool:
-    """ComfyUI's ``validate_node_input`` for the socket types the pack's graphs use."""
-    if isinstance(expected, list) or "*" in (received, expected):
-        return True  # a combo fed by a link is checked at execution
-    return bool(set(str(received).split(",")) & set(str(expected).split(",")))
+    """ComfyUI's non-strict ``validate_node_input`` (comfy_execution/validation.py)."""
+    if received == expected:
+        return True
+    if not isinstance(received, str) or not isinstance(expected, str):
+        return False  # e.g. a combo input fed by an INT output
+    return bool({t.strip() for t in received.split(",")} & {t.strip() for t in expected.split(",")})
 
 
 def _type_name(t: type) -> str:
