@@ -233,16 +233,16 @@ def test_clip_has_the_count_size_and_fps_the_graph_gives(
 ) -> None:
     g = build_test_graph(relink=WRONG_TARGET)
     _node(g, "NVENCEncode")["fps"] = 12
-    _node(g, "VirtualCamera")["width"] = 48
+    _node(g, "VirtualCamera")["width"] = 128
     entry = _execute(fake, g, manifest_json)
     assert entry.success, entry.messages
     (out,) = entry.vidgen_outputs()
     assert out["frames"] == 120
     clip = fake.output_dir / out["subfolder"] / out["filename"]
     probe = default_probe(clip)
-    assert (probe["frames"], probe["fps"], probe["width"], probe["height"]) == (120, 12, 48, 64)
+    assert (probe["frames"], probe["fps"], probe["width"], probe["height"]) == (120, 12, 128, 64)
     sidecar = json.loads((clip.parent / out["sidecar"]).read_text())
-    assert (sidecar["frames"], sidecar["fps"], sidecar["width"]) == (120, 12, 48)
+    assert (sidecar["frames"], sidecar["fps"], sidecar["width"]) == (120, 12, 128)
 
 
 def test_the_committed_graph_delivers_what_the_manifest_says(
