@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+TESTS = ROOT / "tests"  # the fake ComfyUI and the test inputs live with the tests
+sys.path[:0] = [str(ROOT), str(TESTS)]
 
 CHAOS_FAULTS = {
     "p_submit_500": 0.03,
@@ -46,7 +47,7 @@ def start_fake(
     args = [
         sys.executable,
         "-m",
-        "orchestrator.fake_comfyui",
+        "fake_comfyui",
         "--root",
         str(root),
         "--port",
@@ -58,8 +59,10 @@ def start_fake(
     ]
     if zero_work:
         args.append("--zero-work")
+    path = os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path}
     p = subprocess.Popen(
-        args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     )
     assert p.stdout is not None
     line = p.stdout.readline()
@@ -78,11 +81,11 @@ def free_port() -> int:
 
 def make_manifests(work: Path, n: int) -> tuple[Path, list[Path]]:
     """n distinct valid camera_only manifests (one keyframe, distinct seeds), written fast."""
+    from orchestrator_inputs import write_test_manifests
     from PIL import Image
     from skimage import data
 
     from comfy_vidgen.manifest import canonical_json, parse_manifest
-    from orchestrator.testing import write_test_manifests
 
     root = work / "input"
     root.mkdir(parents=True)
@@ -108,7 +111,7 @@ def ledger_counts(db: Path) -> dict[str, int]:
 
 
 def chaos(n: int) -> bool:
-    from orchestrator.testing import build_test_graph
+    from orchestrator_inputs import build_test_graph
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -146,8 +149,6 @@ def chaos(n: int) -> bool:
             "--input-root",
             str(input_root),
             "--json",
-            "--lint",
-            "basic",
             "--no-qc",  # the fakes' gradient clips are no camera move; this measures recovery
         ]
         t0 = time.monotonic()
@@ -220,11 +221,12 @@ BEFORE_CPU_MS = {"NORMAL": 6.4, "FULL": 7.5}
 
 
 def scale(n: int, instances: int = 8, pin: bool = True) -> bool:
+    from orchestrator_inputs import build_test_workflow
+
     from orchestrator.dispatcher import Dispatcher
     from orchestrator.engine import submit_manifests
     from orchestrator.fleet import fleet_from_urls
     from orchestrator.ledger import SqliteLedger
-    from orchestrator.testing import build_test_workflow
     from orchestrator.verify import Verifier
 
     with tempfile.TemporaryDirectory() as tmp:

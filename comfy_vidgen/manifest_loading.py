@@ -87,13 +87,16 @@ def check_declared_workflow(m: Manifest, declared: str) -> None:
 
 
 def choose_manifest(
-    input_dir: str | os.PathLike[str], choice: str, inline_json: str, *, workflow: str = ""
+    input_dir: str | os.PathLike[str] | None, choice: str, inline_json: str, *, workflow: str = ""
 ) -> Manifest:
-    """The validated manifest a ManifestLoader's inputs select (keyframe not yet checked)."""
+    """The validated manifest a ManifestLoader's inputs select (keyframe not yet checked);
+    ``input_dir`` is needed only for a file choice."""
     if inline_json.strip():
         m = parse_manifest(inline_json, source="manifest_json")
     elif choice == INLINE_CHOICE:
         raise ManifestError([FieldError("", "no manifest chosen and manifest_json is empty")])
+    elif input_dir is None:
+        raise ValueError("a manifest file choice needs the input folder")
     else:
         # confined to the input folder; '..' and absolute names are refused syntactically
         path = resolve_under(Path(input_dir), f"{MANIFEST_SUBDIR}/{choice}", what="manifest")

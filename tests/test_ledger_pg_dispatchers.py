@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fake_comfyui import FakeComfyUI
+from orchestrator_inputs import build_test_graph, write_test_manifests
 from rack_env import pg_schema
 
-from orchestrator.fake_comfyui import FakeComfyUI
 from orchestrator.ledger_pg import _LIVE_OWNERS
-from orchestrator.testing import build_test_graph, write_test_manifests
 
 VIDGEN = [sys.executable, "-m", "comfy_vidgen.cli"]
 N_JOBS = 16
@@ -66,8 +66,6 @@ def _dispatcher(
         str(tmp_path / f"out_{name}"),
         "--input-root",
         str(input_root),
-        "--lint",
-        "basic",  # the fake's node set is not the pinned ComfyUI snapshot
         "--no-qc",  # the fake's gradient clips are not camera moves; QC has its own tests
         "--json",
     ]

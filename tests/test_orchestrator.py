@@ -8,19 +8,19 @@ import time
 from pathlib import Path
 
 import pytest
-
-from orchestrator.client import ComfyClient, PromptRejected
-from orchestrator.dispatcher import Dispatcher, RunSummary
-from orchestrator.engine import submit_manifests
-from orchestrator.fake_comfyui import FakeComfyUI
-from orchestrator.fleet import DISPATCH_EVENTS, dispatch_filter, fleet_from_urls
-from orchestrator.ledger import AttemptState, JobState, SqliteLedger
-from orchestrator.retry import RetryPolicy
-from orchestrator.testing import (
+from fake_comfyui import FakeComfyUI
+from orchestrator_inputs import (
     build_test_workflow,
     probe_for_tests,
     write_test_manifests,
 )
+
+from orchestrator.client import ComfyClient, PromptRejected
+from orchestrator.dispatcher import Dispatcher, RunSummary
+from orchestrator.engine import submit_manifests
+from orchestrator.fleet import DISPATCH_EVENTS, dispatch_filter, fleet_from_urls
+from orchestrator.ledger import AttemptState, JobState, SqliteLedger
+from orchestrator.retry import RetryPolicy
 from orchestrator.verify import Verifier
 from orchestrator.workflow import Workflow
 
@@ -123,7 +123,7 @@ def test_validation_error_fails_fast_with_node_message(
 ) -> None:
     fake = fakes()
     ledger, summary, ids = run(
-        tmp_path, [fake.url], manifests[:1], input_root, wf=build_test_workflow(drop_input="frames")
+        tmp_path, [fake.url], manifests[:1], input_root, wf=build_test_workflow(drop_input="images")
     )
     (job,) = [ledger.get(i) for i in ids]
     assert job is not None and job.state is JobState.REJECTED and job.attempts == 1

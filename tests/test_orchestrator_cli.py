@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fake_comfyui import FakeComfyUI, make_test_video
+from orchestrator_inputs import build_test_graph, write_test_manifests
 
 from comfy_vidgen.errors import UsageError
 from orchestrator.engine import LocalEngine, LocalResult, submit_manifests
-from orchestrator.fake_comfyui import FakeComfyUI, make_test_video
 from orchestrator.fleet import load_fleet
 from orchestrator.ledger import JobState, SqliteLedger
-from orchestrator.testing import build_test_graph, write_test_manifests
 
 VIDGEN = [sys.executable, "-m", "comfy_vidgen.cli"]
 
@@ -55,8 +55,6 @@ def _run_args(tmp_path: Path, fleet: Path, input_root: Path) -> list[str]:
         str(tmp_path / "out"),
         "--input-root",
         str(input_root),
-        "--lint",
-        "basic",  # the fake's node set is not the pinned ComfyUI snapshot
         "--no-qc",  # its gradient clip is no camera move (QC: tests/test_orchestrator_qc.py)
     ]
 

@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from orchestrator.fake_comfyui import FakeComfyUI
-from orchestrator.testing import build_test_graph, write_test_manifests
+from fake_comfyui import FakeComfyUI
+from orchestrator_inputs import build_test_graph, write_test_manifests
 
 VIDGEN = [sys.executable, "-m", "comfy_vidgen.cli"]
 
@@ -45,8 +45,6 @@ def test_qc_gate_rejects_flicker_and_delivers_clean(
                 str(out),
                 "--input-root",
                 str(input_root),
-                "--lint",
-                "basic",
                 "--json",
                 *extra,
             ],  # fmt: skip
@@ -104,8 +102,6 @@ def test_qc_gate_rejects_flicker_and_delivers_clean(
                 str(tmp_path / "o2"),
                 "--input-root",
                 str(input_root),
-                "--lint",
-                "basic",
                 "--json",
                 "--no-qc",
             ],  # fmt: skip

@@ -62,3 +62,27 @@ def test_one_comfyui_pin() -> None:
         text = path.read_text(errors="ignore")
         for m in re.finditer(r"COMFYUI_COMMIT\s*[=:]\s*\"?([0-9a-f]{40})", text):
             assert m.group(1) == pin["commit"], f"{path} pins another ComfyUI commit"
+
+
+def test_shipped_packages_never_import_the_test_doubles() -> None:
+    """The fake ComfyUI and the test inputs live in tests/ (aiohttp is a dev dependency):
+    nothing in the wheel's packages may import them, and the orchestrator needs no aiohttp."""
+    import ast
+
+    test_modules = {p.stem for p in (ROOT / "tests").glob("*.py")} | {"tests"}
+    for package in ("comfy_vidgen", "orchestrator"):
+        for path in (ROOT / package).rglob("*.py"):
+            tree = ast.parse(path.read_text())
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    names = [node.module]
+                else:
+                    continue
+                for name in names:
+                    top = name.split(".")[0]
+                    assert top not in test_modules, f"{path} imports {name} from tests/"
+                    assert package != "orchestrator" or top != "aiohttp", f"{path}: {name}"
+    assert not (ROOT / "orchestrator" / "fake_comfyui.py").exists()
+    assert not (ROOT / "orchestrator" / "testing.py").exists()

@@ -22,9 +22,8 @@ from typing import Any
 
 import pytest
 import requests
+from fake_comfyui import FakeComfyUI
 from rack_env import nginx_binary
-
-from orchestrator.fake_comfyui import FakeComfyUI
 
 REPO = Path(__file__).resolve().parents[1]
 RENDER = REPO / "docker" / "proxy" / "render.sh"
@@ -227,12 +226,13 @@ def test_websocket_upgrade_through_the_proxy(rack: Any) -> None:
 def test_orchestrator_runs_jobs_through_the_proxy(
     rack: Any, tmp_path: Path, coffee_jpeg: Path, input_root: Path, monkeypatch: Any
 ) -> None:
+    from orchestrator_inputs import build_test_workflow, probe_for_tests, write_test_manifests
+
     from orchestrator.dispatcher import Dispatcher
     from orchestrator.engine import submit_manifests
     from orchestrator.fleet import parse_fleet
     from orchestrator.ledger import JobState, SqliteLedger
     from orchestrator.retry import RetryPolicy
-    from orchestrator.testing import build_test_workflow, probe_for_tests, write_test_manifests
     from orchestrator.verify import Verifier
 
     proxy, fakes = rack

@@ -302,8 +302,9 @@ def _history_shape(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_fake_comfyui_speaks_like_the_real_one(comfy: LiveComfyUI, tmp_path: Path) -> None:
+    from fake_comfyui import FakeComfyUI
+
     from orchestrator.client import ComfyClient
-    from orchestrator.fake_comfyui import FakeComfyUI
 
     # a manifest of its own: nothing of its graph is in ComfyUI's cache (the fake has no
     # cache, so a cached run would differ in `execution_cached` and the skipped nodes)

@@ -17,12 +17,12 @@ from typing import Any
 
 import pytest
 from conftest import photo
+from fake_comfyui import FakeComfyUI
+from orchestrator_inputs import build_test_graph
 from PIL import Image
 
 from comfy_vidgen.capacity import load_measurements
 from comfy_vidgen.models import load_lock, locate
-from orchestrator.fake_comfyui import FakeComfyUI
-from orchestrator.testing import build_test_graph
 
 pytestmark = pytest.mark.skipif(
     locate(load_lock().get("rife-4.25")) is None,
@@ -49,7 +49,6 @@ frames = 24
 
 [comfyui]
 workflows = "workflows"
-lint = "basic"   # the fake rack's node set is not the pinned ComfyUI snapshot
 
 [[candidate]]
 name = "camera"

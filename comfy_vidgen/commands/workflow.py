@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from ..errors import UsageError
@@ -22,9 +23,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "lint",
         "check workflows against the pinned ComfyUI snapshot: node types and inputs exist, "
         "every manifest-governed input is linked to ManifestLoader, UI and API forms agree",
-        "vidgen workflow lint workflows/*/v*     (or: vidgen workflow lint svd_xt@1)",
+        "vidgen workflow lint workflows/*/v*     (or: svd_xt@1, or an edited .../v1/api.json)",
     )
-    lint.add_argument("targets", nargs="*", help="workflow folders or name@version (default: all)")
+    lint.add_argument(
+        "targets",
+        nargs="*",
+        help="workflow folders, api.json files in <name>/v<N>/ or name@version (default: all)",
+    )
     lint.add_argument(
         "--object-info", type=Path, default=None, help="another /object_info snapshot"
     )
@@ -37,25 +42,32 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     ls.set_defaults(func=cmd_list)
 
 
-def _ref(target: str) -> tuple[str, Path | None]:
+def _ref(target: str) -> tuple[str, Path | None, Path | None]:
+    """(name@version, workflows root, the API file when the target is one)."""
     if "@" in target and not Path(target).exists():
         from ..workflow_graph import list_workflows
 
         known = list_workflows()
         if target not in known:
             raise UsageError(f"{target}: no such workflow; known: {', '.join(known)}")
-        return target, None
-    folder = Path(target)
-    if not (folder / "api.json").is_file():
-        raise UsageError(f"{target}: not a workflow folder (no api.json) and not name@version")
+        return target, None, None
+    path = Path(target)
+    api_file = path if path.is_file() else None
+    folder = path.parent if api_file else path
+    if api_file is None and not (folder / "api.json").is_file():
+        raise UsageError(
+            f"{target}: not a workflow folder (no api.json), not an api.json file "
+            "and not name@version"
+        )
     if not folder.name.startswith("v") or not folder.name[1:].isdigit():
         raise UsageError(f"{target}: workflow folders are named workflows/<name>/v<N>")
-    return f"{folder.parent.name}@{folder.name[1:]}", folder.parent.parent
+    return f"{folder.parent.name}@{folder.name[1:]}", folder.parent.parent, api_file
 
 
 def cmd_lint(args: argparse.Namespace) -> int:
     from ..workflow_graph import (
         WorkflowError,
+        lint_graph,
         lint_workflow,
         list_workflows,
         load_object_info,
@@ -66,13 +78,19 @@ def cmd_lint(args: argparse.Namespace) -> int:
         info = load_object_info(str(args.object_info) if args.object_info else None)
     except WorkflowError as e:
         raise UsageError(f"--object-info {e}") from None
-    targets = [_ref(t) for t in args.targets] or [(r, None) for r in list_workflows()]
+    targets = [_ref(t) for t in args.targets] or [(r, None, None) for r in list_workflows()]
     if not targets:
         raise UsageError("no workflows found")
     failed = 0
-    for ref, root in targets:
+    for ref, root, api_file in targets:
         try:
-            issues = lint_workflow(load_workflow(ref, [root] if root else None), info)
+            if api_file is not None:  # an API graph alone: no UI form to compare with
+                api = json.loads(api_file.read_bytes())
+                if not isinstance(api, dict):
+                    raise WorkflowError(f"{api_file}: an API-format graph is a JSON object")
+                issues = lint_graph(ref, api, info)
+            else:
+                issues = lint_workflow(load_workflow(ref, [root] if root else None), info)
             errors = [str(i) for i in issues]
         except (WorkflowError, KeyError, ValueError) as e:
             errors = [f"{ref}: {e}"]

@@ -115,8 +115,9 @@ class ManifestLoader:
         if workflow:
             from ..manifest import ManifestError
 
+            root = None if manifest_json.strip() else _input_dir()
             try:
-                choose_manifest(_input_dir(), manifest, manifest_json, workflow=workflow)
+                choose_manifest(root, manifest, manifest_json, workflow=workflow)
             except ManifestError as e:
                 return str(e)
         return True

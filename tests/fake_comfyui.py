@@ -3,16 +3,19 @@
 It speaks the routes the orchestrator uses (``/prompt``, ``/ws``, ``/history``,
 ``/queue``, ``/interrupt``, ``/upload/image``, ``/view``, ``/system_stats``,
 ``/object_info``) with the same JSON bodies and event order as the pinned
-ComfyUI, and "executes" a vidgen graph (ManifestLoader -> ... -> NVENCEncode) by
-validating the inline manifest against the uploaded keyframe and writing a
-real small H.265 mp4 plus its sidecar where NVENCEncode would.
+ComfyUI. It validates a prompt like ComfyUI against the committed ``/object_info``
+snapshot (and refuses input names the nodes do not declare), then executes what
+the graph says: each node's inputs are resolved from literals and links, the
+ManifestLoader validates the inline manifest against the uploaded keyframe, and
+NVENCEncode writes a real small H.265 mp4 plus its sidecar with the frame count,
+size, fps and encoder that reach it through the graph.
 
 Faults are injected on demand (``faults``; or ``POST /fake/faults`` when it runs
 as a subprocess): 500s, slow responses, websocket drops, OOM execution errors,
 wrong frame counts, missing outputs, wrong reported hashes; ``restart()`` loses
 the queue and history exactly like a real restart (files on disk survive).
 
-Run standalone: ``python -m orchestrator.fake_comfyui --root DIR --port 8188``.
+Run standalone (the benchmarks do): ``PYTHONPATH=tests python -m fake_comfyui --root DIR``.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import contextlib
 import dataclasses
 import functools
 import hashlib
+import inspect
 import io
 import json
 import logging
@@ -32,7 +36,9 @@ import socket
 import sys
 import threading
 import time
+import traceback
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,13 +46,16 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from comfy_vidgen.fsutil import atomic_write_bytes
-from comfy_vidgen.manifest_loading import INLINE_CHOICE as INLINE
+from comfy_vidgen.manifest_loading import LoadedManifest
+from comfy_vidgen.nodes import NODE_CLASS_MAPPINGS
+from comfy_vidgen.nodes.manifest import ManifestLoader
+from comfy_vidgen.workflow_graph import load_object_info
 
 log = logging.getLogger(__name__)
 
 FAKE_VERSION = "0.3.64"
 
-#: the pack's nodes the fake "executes": their ``/object_info`` entries (inputs, outputs,
+#: the pack's nodes the fake executes: their ``/object_info`` entries (inputs, outputs,
 #: combos) are the committed snapshot of the pinned ComfyUI + pack, as the real one serves
 PACK_NODES = (
     "ManifestLoader",
@@ -56,28 +65,146 @@ PACK_NODES = (
     "NVENCEncode",
 )
 
-#: the compact graph of ``orchestrator.testing.build_test_graph`` names some inputs
-#: differently from the pack; the fake accepts a node that matches either signature
-TEST_GRAPH_INPUTS: dict[str, dict[str, Any]] = {
-    "VirtualCamera": {"required": {"image": ["IMAGE"], "manifest": ["VIDGEN_MANIFEST"]}},
-    "RIFEInterpolate": {"required": {"frames": ["IMAGE"], "target_frames": ["INT", {"min": 2}]}},
-    "NVENCEncode": {
-        "required": {"frames": ["IMAGE"], "fps": ["INT", {"min": 1}], "job_id": ["STRING"]},
-        "optional": {"manifest": ["VIDGEN_MANIFEST"]},
-    },
-}
-
 #: nodes that report ``progress`` while they run (the real ones: per frame)
 PROGRESS_NODES = frozenset({"VirtualCamera", "RIFEInterpolate", "NVENCEncode"})
+#: nodes whose work (hashing, encoding) runs off the event loop
+THREADED_NODES = frozenset({"ManifestLoader", "NVENCEncode"})
+
+#: what the fake's NVENC probe finds: a rack whose FFmpeg lacks NVENC (``auto`` falls
+#: back to libx265 and says why; an explicit ``hevc_nvenc`` is an execution error)
+NO_NVENC = "the fake ComfyUI has no hevc_nvenc encoder"
+
+#: ComfyUI's casts of widget literals before it checks them (execution.py validate_inputs)
+_CASTS: dict[str, Callable[[Any], Any]] = {
+    "INT": int,
+    "FLOAT": float,
+    "STRING": str,
+    "BOOLEAN": bool,
+}
 
 
 @functools.cache
 def node_schemas() -> dict[str, dict[str, Any]]:
     """``/object_info`` entries of ``PACK_NODES`` from the committed snapshot."""
-    from comfy_vidgen.workflow_graph import load_object_info
-
     info = load_object_info()
     return {k: info[k] for k in PACK_NODES}
+
+
+@functools.cache
+def custom_validation(cls: str) -> tuple[Callable[..., Any] | None, tuple[str, ...], bool]:
+    """The pack node's own ``VALIDATE_INPUTS`` (the real one), its argument names, and
+    whether it takes ``**kwargs``: ComfyUI skips its min/max/combo checks for those."""
+    fn = getattr(NODE_CLASS_MAPPINGS.get(cls), "VALIDATE_INPUTS", None)
+    if fn is None:
+        return None, (), False
+    spec = inspect.getfullargspec(fn)
+    return fn, tuple(spec.args), spec.varkw is not None
+
+
+def _types_match(received: Any, expected: Any) -> bool:
+    """ComfyUI's non-strict ``validate_node_input`` (comfy_execution/validation.py)."""
+    if received == expected:
+        return True
+    if not isinstance(received, str) or not isinstance(expected, str):
+        return False  # e.g. a combo input fed by an INT output
+    return bool({t.strip() for t in received.split(",")} & {t.strip() for t in expected.split(",")})
+
+
+def _type_name(t: type) -> str:
+    """ComfyUI's ``full_type_name``: what ``exception_type`` reports."""
+    return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+
+
+def _exception_reason(kind: str, ex: BaseException) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "message": "Exception when validating node",
+        "details": str(ex),
+        "extra_info": {
+            "exception_type": _type_name(type(ex)),
+            "traceback": traceback.format_tb(ex.__traceback__),
+        },
+    }
+
+
+@dataclass(frozen=True)
+class Frames:
+    """An IMAGE batch as the fake sees it: its shape, and how to make its pixels
+    (``pixels() -> uint8 [N, H, W, 3]``) when the clip must show the real picture."""
+
+    count: int
+    width: int
+    height: int
+    pixels: Callable[[], Any] | None = None
+
+
+@dataclass(frozen=True)
+class Deferred:
+    """An output made only when a node consumes it (the benchmarks' fakes skip what
+    no node reads, e.g. the conditioner's motion bucket: 9 ms a job)."""
+
+    make: Callable[[], Any]
+
+
+def loader_outputs(loaded: LoadedManifest, keyframe: Frames) -> dict[str, Any]:
+    """ManifestLoader's outputs by name: the node returns ``(image, manifest,
+    *loaded.parameters())`` in ``RETURN_NAMES`` order."""
+    names = ManifestLoader.RETURN_NAMES
+    params = dict(zip(names[2:], loaded.parameters(), strict=True))
+    return {names[0]: keyframe, names[1]: loaded.manifest, **params}
+
+
+def _is_link(value: Any) -> bool:
+    return isinstance(value, list) and len(value) == 2
+
+
+def execution_order(prompt: dict[str, Any], outputs: list[str]) -> list[str]:
+    """The nodes the outputs need, each after the nodes it links from (prompt order
+    otherwise); like ComfyUI, a node no output needs does not run."""
+    needed: set[str] = set()
+
+    def need(nid: str) -> None:
+        if nid not in needed:
+            needed.add(nid)
+            for v in prompt[nid]["inputs"].values():
+                if _is_link(v):
+                    need(str(v[0]))
+
+    for o in outputs:
+        need(o)
+    order: list[str] = []
+    done: set[str] = set()
+
+    def visit(nid: str) -> None:
+        if nid not in done:
+            done.add(nid)
+            for v in prompt[nid]["inputs"].values():
+                if _is_link(v):
+                    visit(str(v[0]))
+            order.append(nid)
+
+    for nid in prompt:
+        if nid in needed:
+            visit(nid)
+    return order
+
+
+def resolve_inputs(
+    prompt: dict[str, Any], node_id: str, values: dict[str, tuple[Any, ...]]
+) -> dict[str, Any]:
+    """The node's declared inputs: literals as validated, links as the producer's output."""
+    node = prompt[node_id]
+    decl = node_schemas()[node["class_type"]]["input"]
+    kwargs: dict[str, Any] = {}
+    for section in ("required", "optional"):
+        for name in decl.get(section) or {}:
+            if name in node["inputs"]:
+                v = node["inputs"][name]
+                if _is_link(v):
+                    v = values[str(v[0])][v[1]]
+                    v = v.make() if isinstance(v, Deferred) else v
+                kwargs[name] = v
+    return kwargs
 
 
 @dataclass
@@ -428,7 +555,9 @@ class FakeComfyUI:
             assert self._wake is not None
             self._wake.set()
             await self._broadcast_status()  # PromptQueue.put -> queue_updated
-            return web.json_response({"prompt_id": prompt_id, "number": number, "node_errors": {}})
+            # like ComfyUI: outputs that failed validation are dropped, their errors reported
+            answer = {"prompt_id": prompt_id, "number": number, "node_errors": node_errors}
+            return web.json_response(answer)
 
         @r.get("/queue")
         async def get_queue(request: web.Request) -> web.Response:
@@ -539,47 +668,10 @@ class FakeComfyUI:
         return r
 
     # ------------------------------------------------------------------ validation
-    @staticmethod
-    def _input_errors(
-        schema: dict[str, Any], inputs: dict[str, Any], prompt: dict[str, Any]
-    ) -> list[dict[str, Any]]:
-        """Missing required inputs, bad links and combo values not in the list."""
-        errs: list[dict[str, Any]] = []
-        for name, spec in (schema.get("required") or {}).items():
-            if name not in inputs:
-                errs.append(
-                    {
-                        "type": "required_input_missing",
-                        "message": "Required input is missing",
-                        "details": name,
-                        "extra_info": {"input_name": name},
-                    }
-                )
-                continue
-            v = inputs[name]
-            if isinstance(v, list):
-                if len(v) != 2 or str(v[0]) not in prompt:
-                    errs.append(
-                        {
-                            "type": "bad_linked_input",
-                            "message": "Bad linked input, must be a length-2 list of [string, int]",
-                            "details": f"{name}",
-                            "extra_info": {"input_name": name, "received_value": v},
-                        }
-                    )
-            elif isinstance(spec[0], list) and v not in spec[0]:
-                errs.append(
-                    {
-                        "type": "value_not_in_list",
-                        "message": "Value not in list",
-                        "details": f"{name}: '{v}' not in {spec[0]}",
-                        "extra_info": {"input_name": name, "received_value": v},
-                    }
-                )
-        return errs
-
     def _validate(self, prompt: Any) -> tuple[bool, dict[str, Any], list[str], dict[str, Any]]:
-        """The subset of ComfyUI's ``validate_prompt`` the vidgen graphs exercise."""
+        """ComfyUI 0.3.64's ``validate_prompt`` (execution.py) against the committed
+        ``/object_info`` snapshot: the same checks, error types and 400 body, plus one
+        the real server lacks (see ``_validate_node``)."""
 
         def top(kind: str, message: str, details: str = "") -> dict[str, Any]:
             return {"type": kind, "message": message, "details": details, "extra_info": {}}
@@ -616,39 +708,190 @@ class FakeComfyUI:
                 outputs.append(str(node_id))
         if not outputs:
             return False, top("prompt_no_outputs", "Prompt has no outputs"), [], {}
+        validated: dict[str, tuple[bool, list[dict[str, Any]]]] = {}
+        good: list[str] = []
+        failed: list[tuple[str, list[dict[str, Any]]]] = []
         node_errors: dict[str, Any] = {}
-        for node_id, node in prompt.items():
-            cls = node["class_type"]
-            inputs = node.get("inputs") or {}
-            errs = self._input_errors(schemas[cls]["input"], inputs, prompt)
-            alt = TEST_GRAPH_INPUTS.get(cls)
-            if errs and alt is not None:
-                alt_errs = self._input_errors(alt, inputs, prompt)
-                errs = alt_errs if len(alt_errs) < len(errs) else errs
-            if cls == "ManifestLoader" and inputs.get("manifest") == INLINE:
-                if not str(inputs.get("manifest_json", "")).strip():
-                    errs.append(
+        for o in outputs:
+            try:
+                ok, reasons = self._validate_node(prompt, o, validated)
+            except Exception as ex:
+                ok, reasons = False, [_exception_reason("exception_during_validation", ex)]
+                validated[o] = (False, reasons)
+            if ok:
+                good.append(o)
+                continue
+            failed.append((o, reasons))
+            for nid, (valid, found) in validated.items():
+                # like ComfyUI: nodes downstream of an error fail without reasons of their own
+                if not valid and found:
+                    entry = node_errors.setdefault(
+                        nid,
                         {
-                            "type": "custom_validation_failed",
-                            "message": "Custom validation failed for node",
-                            "details": "manifest: choose a manifest file or fill manifest_json",
-                            "extra_info": {"input_name": "manifest"},
-                        }
+                            "errors": found,
+                            "dependent_outputs": [],
+                            "class_type": prompt[nid]["class_type"],
+                        },
                     )
-            if errs:
-                node_errors[str(node_id)] = {
-                    "errors": errs,
-                    "dependent_outputs": outputs,
-                    "class_type": cls,
-                }
-        if node_errors:
-            return (
-                False,
-                top("prompt_outputs_failed_validation", "Prompt outputs failed validation"),
-                [],
-                node_errors,
+                    entry["dependent_outputs"].append(o)
+        if not good:
+            details = "\n".join(f"{e['message']}: {e['details']}" for _, rs in failed for e in rs)
+            error = top(
+                "prompt_outputs_failed_validation", "Prompt outputs failed validation", details
             )
-        return True, {}, outputs, {}
+            return False, error, [], node_errors
+        return True, {}, good, node_errors
+
+    def _validate_node(
+        self,
+        prompt: dict[str, Any],
+        node_id: str,
+        validated: dict[str, tuple[bool, list[dict[str, Any]]]],
+    ) -> tuple[bool, list[dict[str, Any]]]:
+        """ComfyUI's ``validate_inputs`` for one node and, through its links, its inputs.
+
+        One check is stricter than ComfyUI 0.3.64: an input name the node does not
+        declare is refused (``undeclared_input``). The real server ignores such a literal
+        and passes such a link to the node function, which fails at execution; refusing
+        it at ``/prompt`` keeps a graph written against inputs the real nodes lack from
+        passing any test. A link to a missing node or an output slot the producer lacks
+        raises, as in ComfyUI (``exception_during_validation``).
+        """
+        if node_id in validated:
+            return validated[node_id]
+        node = prompt[node_id]
+        inputs: dict[str, Any] = node["inputs"]
+        schemas = node_schemas()
+        decl = schemas[node["class_type"]]["input"]
+        required = decl.get("required") or {}
+        declared = {**required, **(decl.get("optional") or {})}
+        fn, fn_args, fn_kwargs = custom_validation(node["class_type"])
+        errors: list[dict[str, Any]] = []
+        valid = True
+
+        def error(kind: str, message: str, details: str, **extra: Any) -> None:
+            errors.append(
+                {"type": kind, "message": message, "details": details, "extra_info": extra}
+            )
+
+        for name, value in inputs.items():
+            if name not in declared:
+                error(
+                    "undeclared_input",
+                    f"Input is not declared by {node['class_type']}",
+                    name,
+                    input_name=name,
+                    received_value=value,
+                )
+        for x, spec in declared.items():
+            input_type = spec[0]
+            opts = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+            info = [input_type, opts]
+            if x not in inputs:
+                if x in required:
+                    error("required_input_missing", "Required input is missing", x, input_name=x)
+                continue
+            val = inputs[x]
+            if isinstance(val, list):
+                if len(val) != 2:
+                    error(
+                        "bad_linked_input",
+                        "Bad linked input, must be a length-2 list of [node_id, slot_index]",
+                        x,
+                        input_name=x,
+                        input_config=info,
+                        received_value=val,
+                    )
+                    continue
+                o_id = val[0]
+                received = tuple(schemas[prompt[o_id]["class_type"]]["output"])[val[1]]
+                if not _types_match(received, input_type):
+                    error(
+                        "return_type_mismatch",
+                        "Return type mismatch between linked nodes",
+                        f"{x}, received_type({received}) mismatch input_type({input_type})",
+                        input_name=x,
+                        input_config=info,
+                        received_type=received,
+                        linked_node=val,
+                    )
+                    continue
+                try:
+                    if not self._validate_node(prompt, o_id, validated)[0]:
+                        valid = False
+                except Exception as ex:
+                    valid = False
+                    reason = _exception_reason("exception_during_inner_validation", ex)
+                    reason["message"] = "Exception when validating inner node"
+                    reason["extra_info"].update(input_name=x, input_config=info, linked_node=val)
+                    validated[o_id] = (False, [reason])
+                continue
+            if isinstance(val, dict) and "__value__" in val:
+                val = inputs[x] = val["__value__"]
+            cast = _CASTS.get(input_type) if isinstance(input_type, str) else None
+            if cast is not None:
+                try:
+                    val = inputs[x] = cast(val)
+                except Exception as ex:
+                    error(
+                        "invalid_input_type",
+                        f"Failed to convert an input value to a {input_type} value",
+                        f"{x}, {val}, {ex}",
+                        input_name=x,
+                        input_config=info,
+                        received_value=val,
+                        exception_message=str(ex),
+                    )
+                    continue
+            if x in fn_args or fn_kwargs:
+                continue  # the node's VALIDATE_INPUTS takes over this input's checks
+            if "min" in opts and val < opts["min"]:
+                error(
+                    "value_smaller_than_min",
+                    f"Value {val} smaller than min of {opts['min']}",
+                    x,
+                    input_name=x,
+                    input_config=info,
+                    received_value=val,
+                )
+            elif "max" in opts and val > opts["max"]:
+                error(
+                    "value_bigger_than_max",
+                    f"Value {val} bigger than max of {opts['max']}",
+                    x,
+                    input_name=x,
+                    input_config=info,
+                    received_value=val,
+                )
+            elif isinstance(input_type, list) and val not in input_type:
+                error(
+                    "value_not_in_list",
+                    "Value not in list",
+                    f"{x}: '{val}' not in {input_type}",
+                    input_name=x,
+                    input_config=info,
+                    received_value=val,
+                )
+        if fn is not None:
+            # like ComfyUI: the node's own check, linked inputs as None (not computed yet)
+            kwargs = {
+                x: None if isinstance(v, list) else v
+                for x, v in inputs.items()
+                if x in declared and (fn_kwargs or x in fn_args)
+            }
+            r = fn(**kwargs)
+            if r is not True:
+                for x in kwargs:
+                    details = x if r is False else f"{x} - {r}"
+                    error(
+                        "custom_validation_failed",
+                        "Custom validation failed for node",
+                        details,
+                        input_name=x,
+                    )
+        result = (not errors and valid, errors)
+        validated[node_id] = result
+        return result
 
     # ------------------------------------------------------------------ execution
     async def _work(self) -> None:
@@ -712,11 +955,8 @@ class FakeComfyUI:
             await self._close_sockets()
         oom = self._chance("oom", "p_oom")
         outputs: dict[str, Any] = {}
-        loader = next(
-            (k for k, v in run.prompt.items() if v["class_type"] == "ManifestLoader"), None
-        )
-        manifest: Any = None
-        order = list(run.prompt)
+        order = execution_order(run.prompt, run.outputs)
+        values: dict[str, tuple[Any, ...]] = {}
         states: dict[str, dict[str, Any]] = {}
 
         async def node_state(node_id: str, value: float, max_: float, state: str) -> None:
@@ -745,8 +985,7 @@ class FakeComfyUI:
                 )
 
         for i, node_id in enumerate(order):
-            node = run.prompt[node_id]
-            cls = node["class_type"]
+            cls = run.prompt[node_id]["class_type"]
             await node_state(node_id, 0.0, 1.0, "running")
             await self._send(
                 "executing", {"node": node_id, "display_node": node_id, "prompt_id": pid}, sid
@@ -760,22 +999,31 @@ class FakeComfyUI:
                 finish(False, outputs)
                 return
             err: tuple[str, str] | None = None
-            if cls == "ManifestLoader":
-                manifest, err = await asyncio.to_thread(self._load_manifest, node["inputs"])
-            elif oom and cls != "NVENCEncode":
+            if oom and cls not in ("ManifestLoader", "NVENCEncode"):
                 oom = False
                 self.stats.fault("oom")
                 err = (
                     "torch.OutOfMemoryError",
                     "Allocation on device 0 would exceed allowed memory. (out of memory)",
                 )
-            elif cls == "NVENCEncode":
-                if manifest is None and loader is None:
-                    err = ("ValueError", "NVENCEncode needs a manifest")
+            else:
+                runner = getattr(self, f"_node_{cls}")
+                try:
+                    kwargs = resolve_inputs(run.prompt, node_id, values)
+                    if cls == "NVENCEncode":
+                        await progress(node_id, 4, self.exec_s)
+                    elif cls in PROGRESS_NODES:
+                        await progress(node_id, 1)
+                    if cls in THREADED_NODES:
+                        named, ui = await asyncio.to_thread(runner, **kwargs)
+                    else:
+                        named, ui = runner(**kwargs)
+                    values[node_id] = tuple(named[n] for n in node_schemas()[cls]["output_name"])
+                except Exception as e:  # ComfyUI reports any node exception as execution_error
+                    log.debug("fake node %s (%s) failed", node_id, cls, exc_info=True)
+                    err = (_type_name(type(e)), str(e))
                 else:
-                    await progress(node_id, 4, self.exec_s)
-                    ui, err = await asyncio.to_thread(self._encode, manifest, node["inputs"])
-                    if err is None:
+                    if ui is not None:
                         outputs[node_id] = ui
                         await self._send(
                             "executed",
@@ -787,8 +1035,6 @@ class FakeComfyUI:
                             },
                             sid,
                         )
-            elif cls in PROGRESS_NODES:
-                await progress(node_id, 1)
             if err is not None:
                 await message(
                     "execution_error",
@@ -811,109 +1057,225 @@ class FakeComfyUI:
         finish(True, outputs)
         self.stats.executed += 1
 
-    def _load_manifest(self, inputs: dict[str, Any]) -> tuple[Any, tuple[str, str] | None]:
-        from comfy_vidgen.manifest import ManifestError, parse_manifest, verify_keyframe
+    # ------------------------------------------------------------------ the pack's nodes
+    # Each takes the node's resolved inputs and returns (outputs by name, ui or None).
+    # IMAGE values are ``Frames``: their shape, plus how to make the pixels when the
+    # clip must show the real picture (``render="camera"``).
+
+    def _node_ManifestLoader(
+        self, manifest: str, manifest_json: str = "", workflow: str = ""
+    ) -> tuple[dict[str, Any], None]:
+        from comfy_vidgen.manifest import FieldError, ManifestError, manifest_hash, parse_manifest
+        from comfy_vidgen.manifest_loading import LoadedManifest, load_for_node
 
         if self._chance("manifest_error"):
             self.stats.fault("manifest_error")
-            return None, (
-                "comfy_vidgen.manifest.ManifestError",
-                "manifest_json: invalid manifest: keyframe.sha256: file hash does not match",
+            raise ManifestError([FieldError("keyframe.sha256", "file hash does not match")])
+        if self.zero_work and manifest_json.strip():  # no keyframe hashing: dispatch cost only
+            m = parse_manifest(manifest_json, source="manifest_json")
+            loaded = LoadedManifest(m, manifest_hash(m), self.input_dir / m.keyframe.path)
+        else:
+            loaded = load_for_node(
+                self.input_dir, manifest, manifest_json, workflow=workflow, decode=False
             )
-        try:
-            m = parse_manifest(str(inputs.get("manifest_json", "")), source="manifest_json")
-            if not self.zero_work:
-                verify_keyframe(m, self.input_dir)
-        except ManifestError as e:
-            return None, ("comfy_vidgen.manifest.ManifestError", str(e))
-        return m, None
 
-    def _camera_video(self, m: Any, frames: int) -> bytes:
-        """What camera_only makes, without RIFE: the path rendered at the output frame count."""
-        import tempfile
+        def pixels() -> Any:
+            from comfy_vidgen.images import load_rgb_array
 
-        import numpy as np
-        import torch
+            return load_rgb_array(loaded.keyframe_path)[None]
 
-        from comfy_vidgen.camera import CameraPath, render_path
-        from comfy_vidgen.encode.delivery import deliver
-        from comfy_vidgen.images import load_rgb_array
-        from comfy_vidgen.manifest import verify_keyframe
+        kf = loaded.manifest.keyframe
+        return loader_outputs(loaded, Frames(1, kf.width, kf.height, pixels)), None
 
-        kf = load_rgb_array(verify_keyframe(m, self.input_dir))
-        size = (m.output.width, m.output.height)
-        arr = np.stack(list(render_path(kf, CameraPath.from_manifest(m), frames, size)))
-        with tempfile.TemporaryDirectory() as tmp:
-            d = deliver(
-                torch.from_numpy(arr).float().div_(255.0),
-                tmp,
-                fps=m.output.fps,
-                quality=m.output.quality,
-                bit_depth=m.output.bit_depth,
-                encoder="libx265",
-                job_id="fake",
-                manifest=m,
+    def _node_CameraPathConditioner(
+        self,
+        image: Frames,
+        width: int,
+        height: int,
+        length: int,
+        motion_type: str,
+        easing: str,
+        start_x: float,
+        start_y: float,
+        start_w: float,
+        start_h: float,
+        end_x: float,
+        end_y: float,
+        end_w: float,
+        end_h: float,
+        manifest: Any = None,
+    ) -> tuple[dict[str, Any], None]:
+        from comfy_vidgen.camera import CameraPath
+        from comfy_vidgen.camera.conditioning import motion_bucket_id, prompt_phrase
+
+        size = (image.width, image.height)
+        if manifest is not None:
+            path = CameraPath(manifest.camera, size)
+        else:
+            start, end = (start_x, start_y, start_w, start_h), (end_x, end_y, end_w, end_h)
+            path = CameraPath.from_values(motion_type, start, end, easing, size)
+        crop = Frames(1, width, height)
+        out = {
+            "start_image": crop,
+            "end_image": crop,
+            "camera_path": path,
+            "motion_bucket_id": Deferred(lambda: motion_bucket_id(path, (width, height))),
+            "camera_embedding": None,  # the real node computes it only for a consumer
+            "prompt_phrase": Deferred(lambda: prompt_phrase(path, (width, height))),
+        }
+        return out, None
+
+    def _node_VirtualCamera(
+        self, images: Frames, camera_path: Any, width: int, height: int, frames: int
+    ) -> tuple[dict[str, Any], None]:
+        n = frames if images.count == 1 else images.count  # a batch: one output per frame
+        source = images.pixels
+
+        def pixels() -> Any:
+            import numpy as np
+
+            from comfy_vidgen.camera import render_frames, render_path
+
+            if source is None:
+                raise ValueError("the fake has no pixels for VirtualCamera's images input")
+            src = source()
+            if images.count == 1:
+                return np.stack(list(render_path(src[0], camera_path, n, (width, height))))
+            return np.stack(list(render_frames(iter(src), camera_path, (width, height), n)))
+
+        return {"frames": Frames(n, width, height, pixels)}, None
+
+    def _node_RIFEInterpolate(
+        self,
+        frames: Frames,
+        target_frames: int,
+        model: str,
+        dtype: str,
+        batch_size: int,
+        scene_cut_guard: bool,
+    ) -> tuple[dict[str, Any], None]:
+        def pixels() -> Any:
+            """The exact retime schedule, with a cross-fade standing in for the network."""
+            import numpy as np
+
+            from comfy_vidgen.interpolate.retime import schedule
+
+            if frames.pixels is None:
+                raise ValueError("the fake has no pixels for RIFEInterpolate's frames input")
+            a = frames.pixels().astype(np.float32)
+            out = [
+                a[s.pair] if s.t == 0 else (1 - s.t) * a[s.pair] + s.t * a[s.pair + 1]
+                for s in schedule(frames.count, target_frames)
+            ]
+            return np.stack(out).round().astype(np.uint8)
+
+        return {"frames": Frames(target_frames, frames.width, frames.height, pixels)}, None
+
+    def _node_NVENCEncode(
+        self,
+        images: Frames,
+        fps: int,
+        quality: int,
+        bit_depth: str,
+        encoder: str,
+        filename_prefix: str,
+        job_id: str,
+        manifest: Any = None,
+        audio: Any = None,
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        from comfy_vidgen.encode.delivery import ADHOC, job_name
+        from comfy_vidgen.encode.errors import EncoderUnavailable
+
+        # a rack whose FFmpeg lacks NVENC: the real node's choice and messages
+        if encoder == "hevc_nvenc":
+            raise EncoderUnavailable(
+                f"encoder hevc_nvenc was requested but cannot open a session on this machine: "
+                f"{NO_NVENC}. Use --encoder auto (falls back to libx265) or --encoder libx265."
             )
-            return Path(d.result.path).read_bytes()
-
-    def _encode(
-        self, m: Any, inputs: dict[str, Any]
-    ) -> tuple[dict[str, Any], tuple[str, str] | None]:
-        job_id = str(inputs.get("job_id", ""))
-        if not job_id:
-            return {}, ("ValueError", "job_id is empty")
-        out = m.output
-        frames = out.frames
+        reason = (
+            "requested explicitly"
+            if encoder == "libx265"
+            else f"auto: hevc_nvenc unavailable ({NO_NVENC}); fell back to libx265"
+        )
+        name = job_name(job_id, filename_prefix)
+        frames = images.count
         if self._chance("wrong_frames"):
             self.stats.fault("wrong_frames")
             frames -= 1
-        subfolder = f"vidgen/{m.id}"
+        subfolder = f"vidgen/{manifest.id if manifest is not None else ADHOC}"
         folder = self.output_dir / subfolder
         if self.zero_work:
-            data = f"zero-work {job_id}\n".encode()
+            data = f"zero-work {name}\n".encode()
         elif self.render == "camera":
-            data = self._camera_video(m, frames)
+            data = self._camera_video(images, frames, fps, quality, int(bit_depth))
         else:
-            data = make_test_video(out.width, out.height, frames, out.fps)
+            data = make_test_video(images.width, images.height, frames, fps)
         sha = hashlib.sha256(data).hexdigest()
         missing = self._chance("missing_output", "p_missing_output")
         if not missing and self._chance("bad_hash", "p_bad_hash"):
             self.stats.fault("bad_hash")
             sha = hashlib.sha256(sha.encode()).hexdigest()
-        name = f"{job_id}.mp4"
         sidecar = {
-            "job_id": job_id,
-            "manifest_id": m.id,
+            "job_id": job_id or None,
+            "manifest_id": manifest.id if manifest is not None else None,
             "sha256": sha,
             "encoder": "libx265",
+            "encoder_reason": reason,
             "frames": frames,
-            "fps": out.fps,
-            "width": out.width,
-            "height": out.height,
+            "fps": fps,
+            "width": images.width,
+            "height": images.height,
+            "quality": quality,
+            "bit_depth": int(bit_depth),
         }
         if missing:
             self.stats.fault("missing_output")
         else:
-            atomic_write_bytes(folder / name, data)
-            atomic_write_bytes(folder / f"{job_id}.json", json.dumps(sidecar).encode())
-            self.stats.completed_job_ids[job_id] = self.stats.completed_job_ids.get(job_id, 0) + 1
+            atomic_write_bytes(folder / f"{name}.mp4", data)
+            atomic_write_bytes(folder / f"{name}.json", json.dumps(sidecar).encode())
+            done = self.stats.completed_job_ids
+            done[name] = done.get(name, 0) + 1
         # NVENCEncode's ui: the preview entry ComfyUI's frontend shows, plus our report
+        item = {"filename": f"{name}.mp4", "subfolder": subfolder, "type": "output"}
         ui: dict[str, Any] = {
-            "images": [{"filename": name, "subfolder": subfolder, "type": "output"}],
+            "images": [item],
             "animated": [True],
             "vidgen_outputs": [
                 {
-                    "filename": name,
-                    "subfolder": subfolder,
-                    "type": "output",
+                    **item,
                     "sha256": sha,
-                    "sidecar": f"{job_id}.json",
+                    "sidecar": f"{name}.json",
                     "encoder": "libx265",
                     "frames": frames,
                 }
             ],
         }
-        return ui, None
+        return {"path": str(folder / f"{name}.mp4"), "sha256": sha}, ui
+
+    def _camera_video(
+        self, images: Frames, frames: int, fps: int, quality: int, bit_depth: int
+    ) -> bytes:
+        """The graph's frames (camera path over the keyframe, retimed) as a real clip."""
+        import tempfile
+
+        import torch
+
+        from comfy_vidgen.encode.delivery import deliver
+
+        if images.pixels is None:
+            raise ValueError("the fake has no pixels for NVENCEncode's images input")
+        arr = images.pixels()[:frames]
+        with tempfile.TemporaryDirectory() as tmp:
+            d = deliver(
+                torch.from_numpy(arr).float().div_(255.0),
+                tmp,
+                fps=fps,
+                quality=quality,
+                bit_depth=bit_depth,
+                encoder="libx265",
+                job_id="fake",
+            )
+            return Path(d.result.path).read_bytes()
 
 
 def main(argv: list[str] | None = None) -> int:
