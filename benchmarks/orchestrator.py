@@ -1,7 +1,7 @@
 """Orchestrator benchmarks against fake ComfyUI instances (subprocesses on loopback).
 
 chaos: N jobs across 4 fakes with random faults (500s, slow responses, websocket
-       drops, OOM, missing outputs, wrong hashes), one fake restart (queue and
+       drops, silent websockets, OOM, missing outputs, wrong hashes), one fake restart (queue and
        history lost) and two SIGKILLs of the orchestrator: every job must end
        ``done`` exactly once, none lost. Prints the fault counts survived.
 scale: N zero-work jobs across 8 fakes: dispatcher overhead per job (ms, wall and
@@ -35,6 +35,7 @@ CHAOS_FAULTS = {
     "p_submit_500": 0.03,
     "p_oom": 0.03,
     "p_ws_drop": 0.03,
+    "p_ws_silent": 0.02,  # the socket stays open and goes quiet (ComfyUI #9393)
     "p_missing_output": 0.02,
     "p_bad_hash": 0.02,
     "p_slow": 0.03,
@@ -126,6 +127,7 @@ def chaos(n: int) -> bool:
         fleet = work / "fleet.toml"
         fleet.write_text(
             "queue_depth = 2\npoll_interval_s = 0.5\nhealth_interval_s = 0.5\ndrain_after_s = 5\n"
+            "ws_silence_s = 1.0\n"
             + "".join(
                 f'[[instance]]\nname = "gpu{i}"\nurl = "http://127.0.0.1:{p}"\n'
                 for i, p in enumerate(ports)

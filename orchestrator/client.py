@@ -445,6 +445,8 @@ class ComfyClient:
         types: frozenset[str] | None = None,
         keep: Callable[[str, str], bool] | None = None,
         on_open: Callable[[], None] | None = None,
+        silent_after_s: float | None = None,
+        expecting: Callable[[], bool] | None = None,
     ) -> Iterator[Event]:
         """Yield JSON events of one websocket connection until it drops or ``stop`` is set.
 
@@ -453,6 +455,9 @@ class ComfyClient:
         never assumed). ``types`` and ``keep(type, raw_text)`` drop events before
         they are parsed; ``on_open`` runs on the first frame (ComfyUI's ``status``
         greeting, sent once the server has registered the socket), before any event.
+        A connection that delivers no frame for ``silent_after_s`` while ``expecting()``
+        is true is closed (ComfyUI's socket can stay open but quiet), so the caller
+        reconnects and reconciles.
         """
         import websocket
 
@@ -468,14 +473,27 @@ class ComfyClient:
             raise TransportError(f"websocket {self.base_url}: {e}") from None
         ws.settimeout(recv_timeout_s)
         _read_ahead(ws)
+        last_frame = time.monotonic()
         try:
             while not stop.is_set():
                 try:
                     msg = ws.recv()
                 except websocket.WebSocketTimeoutException:
+                    quiet = time.monotonic() - last_frame
+                    if silent_after_s is not None and quiet > silent_after_s:
+                        if expecting is None or expecting():
+                            log.warning(
+                                "websocket %s silent for %.0f s with a prompt running: "
+                                "reconnecting",
+                                self.base_url,
+                                quiet,
+                            )
+                            return
+                        last_frame = time.monotonic()  # idle: silence is normal
                     continue
                 except (OSError, websocket.WebSocketException):
                     return
+                last_frame = time.monotonic()
                 if isinstance(msg, bytes) or not msg:
                     if not msg:
                         return

@@ -255,15 +255,65 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ health
     def _health_tick(self, now: float) -> None:
+        busy = {t.attempt.instance for t in self.tracked.values()}
+        self._over_budget(now)
         for inst in self.instances.values():
+            inst.expecting_events = inst.name in busy
+            if self._restart_due(inst) and inst.name not in busy:
+                self._restart(inst, now, f"after {inst.delivered_since_restart} jobs")
             if now - inst.last_check < self.fleet.health_interval_s:
                 continue
             changed = inst.check_health(now)
             if changed and inst.healthy:
                 self._instance_back(inst)
+            elif changed:
+                inst.restart("not answering")
             if not inst.healthy and inst.down_since is not None:
                 if now - inst.down_since >= self.fleet.drain_after_s:
                     self._drain(inst)
+
+    def _restart_due(self, inst: Instance) -> bool:
+        """Due for its periodic restart: it gets no new work, and restarts once idle."""
+        limit = self.fleet.restart_after_jobs
+        return bool(limit and inst.cfg.restart_command and inst.delivered_since_restart >= limit)
+
+    def _restart(self, inst: Instance, now: float, why: str) -> None:
+        """Restart through the instance's command; it takes no work until it answers."""
+        if inst.restart(why):
+            self._count("instance_restart")
+            inst.healthy, inst.down_since, inst.last_check = False, now, now
+
+    def _over_budget(self, now: float) -> None:
+        """A prompt running past ``job_budget_s`` (a hung node, a leaking instance) is
+        interrupted and its job moved elsewhere; the instance takes no new work until
+        a health probe answers (and is restarted when it has a restart command)."""
+        budget = self.fleet.job_budget_s
+        if budget is None:
+            return
+        for t in [t for t in self.tracked.values() if not t.busy and t.started_at is not None]:
+            assert t.started_at is not None
+            if now - t.started_at <= budget:
+                continue
+            inst = self.instances[t.attempt.instance]
+            pid = t.attempt.prompt_id
+            msg = f"ran {now - t.started_at:.0f} s on {inst.name}, over the {budget:g} s budget"
+            log.warning("job %s %s: interrupting it", t.job.job_id, msg)
+            try:
+                inst.client.delete_queued([pid])
+                inst.client.interrupt(pid)
+            except TransportError as e:
+                log.info("could not interrupt %s on %s: %s", pid, inst.name, e)
+            del self.tracked[pid]
+            self._count(ErrorClass.OVER_BUDGET.value)
+            self.ledger.set_attempt(
+                pid,
+                AttemptState.ABANDONED,
+                error_class=ErrorClass.OVER_BUDGET.value,
+                error_message=msg,
+            )
+            self._retry_or_fail(t, ErrorClass.OVER_BUDGET, msg)
+            inst.healthy, inst.down_since, inst.last_check = False, now, now
+            inst.restart("over budget")
 
     def _instance_back(self, inst: Instance) -> None:
         """Reconcile everything on it; cancel attempts that were moved elsewhere meanwhile."""
@@ -308,7 +358,7 @@ class Dispatcher:
         The attempts of a whole fill are written (write-ahead) in one commit, and
         only then is each ``POST /prompt`` sent.
         """
-        healthy = [i for i in self.instances.values() if i.healthy]
+        healthy = [i for i in self.instances.values() if i.healthy and not self._restart_due(i)]
         if not healthy:
             return
         load = dict.fromkeys((i.name for i in healthy), 0)
@@ -675,6 +725,7 @@ class Dispatcher:
             pid = t.attempt.prompt_id
             if c.ok:
                 self.tracked.pop(pid, None)
+                self.instances[t.attempt.instance].delivered_since_restart += 1
                 self.ledger.set_attempt(pid, AttemptState.DONE)
                 self._state(
                     t.job,

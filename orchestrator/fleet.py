@@ -21,6 +21,8 @@ import logging
 import os
 import queue
 import re
+import shlex
+import subprocess
 import threading
 import time
 import tomllib
@@ -88,6 +90,9 @@ class InstanceConfig:
     gpu: str | None = None
     token_env: str | None = None
     roles: tuple[str, ...] = ("generate", "encode")
+    #: how to restart this instance (e.g. ``docker compose restart comfyui-gpu0``): run
+    #: when it goes unhealthy and after ``restart_after_jobs``; None: never restarted
+    restart_command: str | None = None
 
     def token(self) -> str | None:
         if not self.token_env:
@@ -109,6 +114,15 @@ class FleetConfig:
     drain_after_s: float = 60.0
     poll_interval_s: float = 2.0
     timeout_s: float = 10.0
+    #: reconnect a websocket that delivered nothing for this long while one of our
+    #: prompts runs on its instance (ComfyUI's socket can go quiet after hours, #9393)
+    ws_silence_s: float = 60.0
+    #: a prompt running longer than this is interrupted and moved elsewhere, and its
+    #: instance is marked unhealthy (None: no budget)
+    job_budget_s: float | None = None
+    #: run an instance's ``restart_command`` after this many delivered jobs (memory
+    #: grows across runs until ComfyUI stops answering, #15884); None: never
+    restart_after_jobs: int | None = None
 
 
 def _check_url(url: str, where: str) -> str:
@@ -123,7 +137,7 @@ def parse_fleet(data: dict[str, Any], source: str = "fleet") -> FleetConfig:
         raise UsageError(f"{source}: needs at least one [[instance]] table")
     seen: set[str] = set()
     instances: list[InstanceConfig] = []
-    allowed = {"name", "url", "gpu", "token_env", "roles"}
+    allowed = {"name", "url", "gpu", "token_env", "roles", "restart_command"}
     for i, inst in enumerate(raw):
         where = f"{source}: instance[{i}]"
         if not isinstance(inst, dict):
@@ -149,6 +163,7 @@ def parse_fleet(data: dict[str, Any], source: str = "fleet") -> FleetConfig:
                 gpu=inst.get("gpu"),
                 token_env=inst.get("token_env"),
                 roles=tuple(roles),
+                restart_command=_restart_command(inst.get("restart_command"), where),
             )
         )
 
@@ -166,7 +181,24 @@ def parse_fleet(data: dict[str, Any], source: str = "fleet") -> FleetConfig:
         drain_after_s=num("drain_after_s", 60.0, 0.0, 86400),
         poll_interval_s=num("poll_interval_s", 2.0, 0.01, 600),
         timeout_s=num("timeout_s", 10.0, 0.1, 600),
+        ws_silence_s=num("ws_silence_s", 60.0, 0.1, 86400),
+        job_budget_s=num("job_budget_s", 0, 0.1, 86400) if "job_budget_s" in data else None,
+        restart_after_jobs=int(num("restart_after_jobs", 0, 1, 10**9))
+        if "restart_after_jobs" in data
+        else None,
     )
+
+
+def _restart_command(value: object, where: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise UsageError(f"{where}: restart_command must be a non-empty command line")
+    try:
+        shlex.split(value)
+    except ValueError as e:
+        raise UsageError(f"{where}: restart_command: {e}") from None
+    return value
 
 
 def load_fleet(path: str | os.PathLike[str]) -> FleetConfig:
@@ -206,6 +238,12 @@ class Instance:
     device: str | None = None
     #: keyframe sha256 -> uploaded input path, valid while the instance stays up
     uploaded: dict[str, str] = field(default_factory=dict)
+    #: set by the dispatcher each pass: one of our prompts is queued or running here,
+    #: so a silent websocket means a dead one (read by the listener thread)
+    expecting_events: bool = False
+    #: jobs delivered from this instance since it was last restarted
+    delivered_since_restart: int = 0
+    _restart: subprocess.Popen[bytes] | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -266,6 +304,8 @@ class Instance:
                         types=DISPATCH_EVENTS,
                         keep=dispatch_filter(),
                         on_open=on_open,
+                        silent_after_s=self.config.ws_silence_s,
+                        expecting=lambda: self.expecting_events,
                     ):
                         sink.put((self.name, ev))
                     if opened:
@@ -279,6 +319,23 @@ class Instance:
 
         self._thread = threading.Thread(target=loop, name=f"ws-{self.name}", daemon=True)
         self._thread.start()
+
+    def restart(self, why: str) -> bool:
+        """Run this instance's ``restart_command`` (not waited for); False if none is
+        configured or the previous one still runs. The instance counts as down until a
+        health probe answers again; its queue is gone, which reconciliation handles."""
+        cmd = self.cfg.restart_command
+        if cmd is None or (self._restart is not None and self._restart.poll() is None):
+            return False
+        log.warning("restarting instance %s (%s): %s", self.name, why, cmd)
+        try:
+            self._restart = subprocess.Popen(shlex.split(cmd), stdin=subprocess.DEVNULL)
+        except OSError as e:
+            log.error("restart command of %s failed to start: %s", self.name, e)
+            return False
+        self.delivered_since_restart = 0
+        self.uploaded.clear()
+        return True
 
     def stop_listener(self) -> None:
         self._stop.set()

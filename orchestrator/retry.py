@@ -20,6 +20,7 @@ class ErrorClass(StrEnum):
     EXECUTION = "execution"  # any other node exception: reported with the node's message
     VERIFY = "verify"  # decoded output has the wrong frames/fps/size/codec
     QC = "qc"  # the clip decodes right but fails the QC gate: rejected with the gate's reasons
+    OVER_BUDGET = "over_budget"  # ran past the fleet's job_budget_s: interrupted, moved elsewhere
 
 
 RETRYABLE = frozenset(
@@ -30,6 +31,7 @@ RETRYABLE = frozenset(
         ErrorClass.INTERRUPTED,
         ErrorClass.OUTPUT_MISSING,
         ErrorClass.HASH_MISMATCH,
+        ErrorClass.OVER_BUDGET,
     }
 )
 #: the input itself is refused: the job ends ``rejected`` (vs ``failed``)

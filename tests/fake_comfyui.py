@@ -217,6 +217,11 @@ class Faults:
     submit_500: int = 0
     oom: int = 0
     ws_drop: int = 0
+    #: the open websockets go quiet (stay open, deliver nothing), as ComfyUI's can (#9393)
+    ws_silent: int = 0
+    #: the next POST /prompt answers only after ``hang_s`` (it is queued all the same)
+    hang_prompt: int = 0
+    hang_s: float = 0.0
     wrong_frames: int = 0
     missing_output: int = 0
     bad_hash: int = 0
@@ -225,6 +230,7 @@ class Faults:
     p_submit_500: float = 0.0
     p_oom: float = 0.0
     p_ws_drop: float = 0.0
+    p_ws_silent: float = 0.0
     p_missing_output: float = 0.0
     p_bad_hash: float = 0.0
     p_slow: float = 0.0
@@ -246,6 +252,7 @@ class _Run:
 class FakeStats:
     submitted: int = 0
     executed: int = 0
+    ws_connections: int = 0
     faults: dict[str, int] = field(default_factory=dict)
     #: job_id (NVENCEncode input) -> number of completed executions that wrote it
     completed_job_ids: dict[str, int] = field(default_factory=dict)
@@ -338,6 +345,7 @@ class FakeComfyUI:
         self._queue: list[_Run] = []
         self._running: _Run | None = None
         self._history: dict[str, dict[str, Any]] = {}
+        self._silent: set[int] = set()  # id() of sockets that deliver nothing
         self._sockets: dict[str, web.WebSocketResponse] = {}
         self._number = 0
         self._interrupt = False
@@ -441,7 +449,7 @@ class FakeComfyUI:
     async def _send(self, event: str, data: dict[str, Any], sid: str | None) -> None:
         targets = list(self._sockets.items()) if sid is None else [(sid, self._sockets.get(sid))]
         for _sid, ws in targets:
-            if ws is None or ws.closed:
+            if ws is None or ws.closed or id(ws) in self._silent:
                 continue
             with contextlib.suppress(Exception):
                 await ws.send_str(json.dumps({"type": event, "data": data}))
@@ -464,6 +472,7 @@ class FakeComfyUI:
             await ws.prepare(request)
             sid = request.rel_url.query.get("clientId", "") or uuid.uuid4().hex
             self._sockets[sid] = ws
+            self.stats.ws_connections += 1
             try:
                 await self._send("status", {"status": self._queue_info(), "sid": sid}, sid)
                 async for msg in ws:
@@ -472,6 +481,7 @@ class FakeComfyUI:
             finally:
                 if self._sockets.get(sid) is ws:
                     self._sockets.pop(sid, None)
+                self._silent.discard(id(ws))
             return ws
 
         @r.get("/system_stats")
@@ -523,6 +533,10 @@ class FakeComfyUI:
         @r.post("/prompt")
         async def post_prompt(request: web.Request) -> web.Response:
             await self._slow()
+            hang = self._chance("hang_prompt")
+            if hang:
+                self.stats.fault("hang_prompt")
+                await asyncio.sleep(self.faults.hang_s)
             if self._chance("submit_500", "p_submit_500"):
                 self.stats.fault("http_500")
                 return web.Response(status=500, text="500 Internal Server Error")
@@ -953,6 +967,9 @@ class FakeComfyUI:
         if self._chance("ws_drop", "p_ws_drop"):
             self.stats.fault("ws_drop")
             await self._close_sockets()
+        if self._chance("ws_silent", "p_ws_silent"):
+            self.stats.fault("ws_silent")
+            self._silent |= {id(ws) for ws in self._sockets.values()}
         oom = self._chance("oom", "p_oom")
         outputs: dict[str, Any] = {}
         order = execution_order(run.prompt, run.outputs)
