@@ -29,10 +29,15 @@ vidgen_ci_services() {
     # started as the cluster owner (postgres); pg_ctlcluster drops root itself
     pg_ctlcluster "$ver" "$cluster" status >/dev/null 2>&1 || pg_ctlcluster "$ver" "$cluster" start
     pw=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+    # UTF-8 whatever locale this shell has: a cluster made under LC_ALL=C defaults to
+    # SQL_ASCII, where psycopg hands text back as bytes (a database made that way by an
+    # earlier run is dropped and made again)
     runuser -u postgres -- psql -q -p "$port" -v ON_ERROR_STOP=1 -d postgres <<SQL >/dev/null
 SELECT 'CREATE ROLE vidgen LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'vidgen')\gexec
 ALTER ROLE vidgen PASSWORD '$pw';
-SELECT 'CREATE DATABASE vidgen_test OWNER vidgen'
+SELECT 'DROP DATABASE vidgen_test' FROM pg_database
+ WHERE datname = 'vidgen_test' AND pg_encoding_to_char(encoding) <> 'UTF8'\gexec
+SELECT 'CREATE DATABASE vidgen_test OWNER vidgen ENCODING ''UTF8'' LOCALE ''C'' TEMPLATE template0'
  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'vidgen_test')\gexec
 SQL
     export VIDGEN_TEST_PG_URL="postgresql://vidgen:$pw@127.0.0.1:$port/vidgen_test"

@@ -42,7 +42,7 @@ from .ledger import (
     AttemptState,
     Job,
     JobState,
-    SqliteLedger,
+    Ledger,
 )
 from .retry import REJECTING, ErrorClass, RetryPolicy, classify_execution_error
 from .verify import Expected, Verifier
@@ -118,7 +118,7 @@ def _sidecar_location(attempt: Attempt, manifest_id: str) -> tuple[str, str]:
 class Dispatcher:
     def __init__(
         self,
-        ledger: SqliteLedger,
+        ledger: Ledger,
         fleet: FleetConfig,
         *,
         out_dir: Path,

@@ -31,7 +31,7 @@ from comfy_vidgen.manifest import (
 from . import audit, deliveries
 from .dispatcher import Dispatcher, NullReporter, Reporter, RunSummary, WorkflowSource
 from .fleet import FleetConfig
-from .ledger import LIVE_ATTEMPTS, AttemptState, Job, JobState, SqliteLedger, remember_manifest
+from .ledger import LIVE_ATTEMPTS, AttemptState, Job, JobState, Ledger, remember_manifest
 from .retry import REJECTING, ErrorClass
 from .verify import Expected, Verifier
 from .workflow import load_workflow
@@ -47,7 +47,7 @@ class Submission:
     error: str | None = None
 
 
-def submit_manifests(ledger: SqliteLedger, paths: list[Path], input_root: Path) -> list[Submission]:
+def submit_manifests(ledger: Ledger, paths: list[Path], input_root: Path) -> list[Submission]:
     """Add each manifest as a job; a known identity reports the existing job and does nothing."""
     out: list[Submission] = []
     root = str(Path(input_root).resolve())
@@ -84,7 +84,7 @@ class ComfyUIEngine:
 
     def __init__(
         self,
-        ledger: SqliteLedger,
+        ledger: Ledger,
         fleet: FleetConfig,
         *,
         out_dir: Path,
@@ -149,7 +149,7 @@ class LocalEngine:
 
     def __init__(
         self,
-        ledger: SqliteLedger,
+        ledger: Ledger,
         *,
         out_dir: Path,
         runner: LocalRunner | None = None,

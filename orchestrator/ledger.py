@@ -156,6 +156,7 @@ class Attempt:
 class Ledger(Protocol):
     """What the engines need from a ledger backend (SQLite now, PostgreSQL later)."""
 
+    # ------------------------------------------------------------------ jobs
     def add_job(
         self,
         *,
@@ -195,6 +196,7 @@ class Ledger(Protocol):
     def hold_dispatch(self) -> None: ...
     def retry(self, job_id: str) -> bool: ...
     def redeliver(self, job_id: str) -> bool: ...
+    def instance_stats(self) -> dict[str, dict[str, float]]: ...
 
 
 # Each migration is a list of portable statements; applied once, in order.
@@ -261,50 +263,32 @@ def _attempt(row: tuple[Any, ...]) -> Attempt:
     return Attempt(**d)
 
 
-class SqliteLedger:
-    """SQLite (WAL) ledger. ``durable=True`` fsyncs every commit (synchronous=FULL);
-    NORMAL already survives process crashes (SIGKILL), only power loss can drop
-    the last commits."""
+class SqlLedger:
+    """The ledger's SQL, shared by both backends (plain types, ``?`` placeholders).
 
-    def __init__(self, path: str | Path, *, durable: bool = True) -> None:
-        self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(
-            self.path, timeout=30, isolation_level=None, check_same_thread=False
-        )
-        self._lock = threading.RLock()
-        self._dispatch_lock: TextIO | None = None
-        self._batch_cur: sqlite3.Cursor | None = None
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.execute("PRAGMA busy_timeout=30000")
-        self._migrate()
+    A backend supplies the connection and its transactions (``_tx``, ``batch``,
+    ``_commit_batch``), ``close`` and ``hold_dispatch``: ``SqliteLedger`` here,
+    ``PgLedger`` in ``ledger_pg``. Code is typed against the ``Ledger`` protocol.
+    """
 
-    # ------------------------------------------------------------------ plumbing
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Cursor]:
-        with self._lock:
-            outer = self._batch_cur
-            if outer is not None:  # joined to the open batch: a savepoint, committed with it
-                outer.execute("SAVEPOINT tx")
-                try:
-                    yield outer
-                except BaseException:
-                    outer.execute("ROLLBACK TO tx")
-                    outer.execute("RELEASE tx")
-                    raise
-                outer.execute("RELEASE tx")
-                return
-            cur = self._db.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                yield cur
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
-            cur.execute("COMMIT")
+    path: str
+    _db: sqlite3.Connection
+    _lock: threading.RLock
+
+    def _tx(self) -> AbstractContextManager[sqlite3.Cursor]:
+        raise NotImplementedError
+
+    def batch(self) -> AbstractContextManager[None]:
+        raise NotImplementedError
+
+    def _commit_batch(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def hold_dispatch(self) -> None:
+        raise NotImplementedError
 
     def _write1(self, sql: str, params: tuple[Any, ...]) -> sqlite3.Cursor:
         """One write statement: atomic on its own, so no savepoint or BEGIN is needed.
@@ -316,41 +300,6 @@ class SqliteLedger:
         """
         with self._lock:
             return self._db.execute(sql, params)
-
-    @contextmanager
-    def batch(self) -> Iterator[None]:
-        """Group every write of this thread into one transaction, committed at the end.
-
-        The dispatcher wraps each pass of its loop in a batch: state changes that
-        only record progress (running, verifying, done, requeue) then cost one
-        commit per pass instead of one each. ``begin_attempt(s)`` commits the open
-        batch before returning, so the write-ahead rule (an attempt is durable
-        before its ``POST /prompt``) holds inside a batch too. A crash loses at most
-        the progress of one pass, which reconciliation redoes (``/history`` is the
-        truth and delivery is idempotent).
-        """
-        with self._lock:
-            if self._batch_cur is not None:
-                yield
-                return
-            cur = self._db.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            self._batch_cur = cur
-            try:
-                yield
-            except BaseException:
-                self._batch_cur = None
-                cur.execute("ROLLBACK")
-                raise
-            self._batch_cur = None
-            cur.execute("COMMIT")
-
-    def _commit_batch(self) -> None:
-        """Make everything written so far durable (before an external side effect)."""
-        cur = self._batch_cur
-        if cur is not None:
-            cur.execute("COMMIT")
-            cur.execute("BEGIN IMMEDIATE")
 
     def _migrate(self) -> None:
         with self._tx() as cur:
@@ -374,45 +323,6 @@ class SqliteLedger:
         row = self._db.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
         return int(row[0] or 0)
 
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-        if self._dispatch_lock is not None:
-            self._dispatch_lock.close()  # releases the flock
-            self._dispatch_lock = None
-
-    def hold_dispatch(self) -> None:
-        """Become the one dispatcher of this ledger file until ``close`` (or death).
-
-        SQLite serialises writes but cannot tell a live dispatcher's running job from
-        a lost one, so a second dispatcher on the same file would "reconcile" the
-        first one's jobs and render them again. It is refused at once instead, naming
-        the holder; several dispatchers share a PostgreSQL ledger (``ledger_pg``),
-        whose session locks do tell. The lock is an ``flock`` on ``<ledger>.lock``:
-        the kernel drops it when the holder exits, ``kill -9`` included.
-        """
-        if self.path == ":memory:" or self._dispatch_lock is not None:
-            return
-        lock_path = Path(f"{self.path}.lock")
-        f = open(lock_path, "a+")
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.seek(0)
-            holder = f.read().strip() or "another process"
-            f.close()
-            raise LedgerBusy(
-                f"ledger {self.path} is in use by {holder}: wait for it to finish, or "
-                "share work between dispatchers through a PostgreSQL ledger"
-            ) from None
-        f.seek(0)
-        f.truncate()
-        since = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime())
-        f.write(f"vidgen pid {os.getpid()} on {socket.gethostname()} since {since}\n")
-        f.flush()
-        self._dispatch_lock = f
-
-    # ------------------------------------------------------------------ jobs
     def add_job(
         self,
         *,
@@ -706,49 +616,120 @@ class SqliteLedger:
         return out
 
 
-def open_ledger(path: str | Path, *, durable: bool = True) -> SqliteLedger:
-    """The ledger at ``path``: a SQLite file, or a ``postgresql://`` URL (``ledger_pg``)."""
-    if str(path).startswith(("postgres://", "postgresql://")):
-        from .ledger_pg import PgLedger  # psycopg is needed only for this backend
+class SqliteLedger(SqlLedger):
+    """SQLite (WAL) ledger. ``durable=True`` fsyncs every commit (synchronous=FULL);
+    NORMAL already survives process crashes (SIGKILL), only power loss can drop
+    the last commits."""
 
-        return PgLedger(str(path))
-    _refuse_foreign_file(path)
-    try:
-        return SqliteLedger(path, durable=durable)
-    except sqlite3.DatabaseError as e:
-        from comfy_vidgen.errors import UsageError
-
-        raise UsageError(f"ledger {path} is unreadable ({e}); it was left as it is") from None
-
-
-def _refuse_foreign_file(path: str | Path) -> None:
-    """A folder or a file that is not SQLite is never opened (SQLite would write its
-    journal beside it): one clear usage error, the file untouched."""
-    from comfy_vidgen.errors import UsageError
-
-    p = Path(path)
-    if str(path) == ":memory:" or not p.exists():
-        return
-    if not p.is_file():
-        raise UsageError(f"ledger {p} is a directory, not a ledger file")
-    with open(p, "rb") as f:
-        head = f.read(16)
-    if head and head != b"SQLite format 3\x00":
-        raise UsageError(
-            f"ledger {p} is not a vidgen ledger (not a SQLite file); it was left as it is"
+    def __init__(self, path: str | Path, *, durable: bool = True) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(
+            self.path, timeout=30, isolation_level=None, check_same_thread=False
         )
-    if not head:
-        return
-    try:  # read-only: another application's database is never migrated into a ledger
-        db = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True)
+        self._lock = threading.RLock()
+        self._dispatch_lock: TextIO | None = None
+        self._batch_cur: sqlite3.Cursor | None = None
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute("PRAGMA busy_timeout=30000")
+        self._migrate()
+
+    # ------------------------------------------------------------------ plumbing
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Cursor]:
+        with self._lock:
+            outer = self._batch_cur
+            if outer is not None:  # joined to the open batch: a savepoint, committed with it
+                outer.execute("SAVEPOINT tx")
+                try:
+                    yield outer
+                except BaseException:
+                    outer.execute("ROLLBACK TO tx")
+                    outer.execute("RELEASE tx")
+                    raise
+                outer.execute("RELEASE tx")
+                return
+            cur = self._db.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield cur
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            cur.execute("COMMIT")
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Group every write of this thread into one transaction, committed at the end.
+
+        The dispatcher wraps each pass of its loop in a batch: state changes that
+        only record progress (running, verifying, done, requeue) then cost one
+        commit per pass instead of one each. ``begin_attempt(s)`` commits the open
+        batch before returning, so the write-ahead rule (an attempt is durable
+        before its ``POST /prompt``) holds inside a batch too. A crash loses at most
+        the progress of one pass, which reconciliation redoes (``/history`` is the
+        truth and delivery is idempotent).
+        """
+        with self._lock:
+            if self._batch_cur is not None:
+                yield
+                return
+            cur = self._db.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            self._batch_cur = cur
+            try:
+                yield
+            except BaseException:
+                self._batch_cur = None
+                cur.execute("ROLLBACK")
+                raise
+            self._batch_cur = None
+            cur.execute("COMMIT")
+
+    def _commit_batch(self) -> None:
+        """Make everything written so far durable (before an external side effect)."""
+        cur = self._batch_cur
+        if cur is not None:
+            cur.execute("COMMIT")
+            cur.execute("BEGIN IMMEDIATE")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+        if self._dispatch_lock is not None:
+            self._dispatch_lock.close()  # releases the flock
+            self._dispatch_lock = None
+
+    def hold_dispatch(self) -> None:
+        """Become the one dispatcher of this ledger file until ``close`` (or death).
+
+        SQLite serialises writes but cannot tell a live dispatcher's running job from
+        a lost one, so a second dispatcher on the same file would "reconcile" the
+        first one's jobs and render them again. It is refused at once instead, naming
+        the holder; several dispatchers share a PostgreSQL ledger (``ledger_pg``),
+        whose session locks do tell. The lock is an ``flock`` on ``<ledger>.lock``:
+        the kernel drops it when the holder exits, ``kill -9`` included.
+        """
+        if self.path == ":memory:" or self._dispatch_lock is not None:
+            return
+        lock_path = Path(f"{self.path}.lock")
+        f = open(lock_path, "a+")
         try:
-            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        finally:
-            db.close()
-    except sqlite3.DatabaseError as e:
-        raise UsageError(f"ledger {p} is unreadable ({e}); it was left as it is") from None
-    if tables and "jobs" not in tables:
-        raise UsageError(
-            f"ledger {p} is a SQLite database of something else (tables: "
-            f"{', '.join(sorted(tables))}), not a vidgen ledger; it was left as it is"
-        )
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            f.close()
+            raise LedgerBusy(
+                f"ledger {self.path} is in use by {holder}: wait for it to finish, or "
+                "share work between dispatchers through a PostgreSQL ledger"
+            ) from None
+        f.seek(0)
+        f.truncate()
+        since = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime())
+        f.write(f"vidgen pid {os.getpid()} on {socket.gethostname()} since {since}\n")
+        f.flush()
+        self._dispatch_lock = f

@@ -1,7 +1,7 @@
 """PostgreSQL ledger backend: several dispatchers share one ledger.
 
 Selected by a URL (``vidgen run --ledger postgresql://user@host/db``; see
-``ledger.open_ledger``). It is the SQLite ledger's SQL (``ledger.MIGRATIONS``,
+``ledgers.open_ledger``). It is the SQLite ledger's SQL (``ledger.MIGRATIONS``,
 ``?`` rewritten to ``%s``) on a psycopg 3 connection, plus what sharing needs:
 
 * **Sessions.** Each ``PgLedger`` is one session (one dispatcher process). It
@@ -45,7 +45,7 @@ from .ledger import (
     AttemptState,
     Job,
     JobState,
-    SqliteLedger,
+    SqlLedger,
     _attempt,
     _job,
 )
@@ -131,7 +131,7 @@ class _Db:
         self.conn.close()
 
 
-class PgLedger(SqliteLedger):
+class PgLedger(SqlLedger):
     """The ledger in PostgreSQL; one instance = one dispatcher session (see module doc)."""
 
     def __init__(self, url: str, *, connect_timeout_s: int = 10) -> None:

@@ -49,7 +49,8 @@ from comfy_vidgen.workflow_specs import all_specs, get_spec
 
 from .dispatcher import Reporter
 from .fleet import FleetConfig
-from .ledger import Job, JobState, SqliteLedger, open_ledger
+from .ledger import Job, JobState, Ledger
+from .ledgers import open_ledger
 from .verify import GateFn, Verifier
 
 log = logging.getLogger(__name__)
@@ -506,7 +507,7 @@ def _stages(engine: str, timings: dict[str, Any], gpu_s: float) -> dict[str, flo
 
 
 def collect_clip(
-    ledger: SqliteLedger, job: Job, shot: str, engine: str, profile: Any, input_root: Path
+    ledger: Ledger, job: Job, shot: str, engine: str, profile: Any, input_root: Path
 ) -> ClipResult:
     job = ledger.get(job.job_id) or job
     clip = ClipResult(shot, job.manifest_id, job.job_id, job.state.value, job.error_message)

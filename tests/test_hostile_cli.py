@@ -336,7 +336,7 @@ def _workspace(root: Path) -> None:
     from comfy_vidgen.encode import probe
     from comfy_vidgen.fsutil import sha256_file
     from comfy_vidgen.manifest import build_manifest, dumps_pretty, full_crop
-    from orchestrator.ledger import open_ledger
+    from orchestrator.ledgers import open_ledger
 
     rgb = photo("coffee")
     Image.fromarray(rgb).save(root / "K.jpg", quality=90)

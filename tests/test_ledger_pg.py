@@ -22,8 +22,8 @@ from orchestrator.ledger import (
     SqliteLedger,
     attempt_ids,
     make_job_id,
-    open_ledger,
 )
+from orchestrator.ledgers import open_ledger
 
 Opener = Callable[[], SqliteLedger]
 

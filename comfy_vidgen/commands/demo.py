@@ -35,7 +35,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     import threading
 
     from orchestrator.engine import LocalEngine, submit_manifests
-    from orchestrator.ledger import open_ledger
+    from orchestrator.ledgers import open_ledger
 
     from ..demo import SIZE, prepare
     from ..fsutil import check_output

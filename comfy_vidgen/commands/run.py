@@ -203,7 +203,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from orchestrator import deliveries
     from orchestrator.engine import ComfyUIEngine, LocalEngine, submit_manifests
     from orchestrator.fleet import fleet_from_urls, load_fleet
-    from orchestrator.ledger import TERMINAL, JobState, open_ledger
+    from orchestrator.ledger import TERMINAL, JobState
+    from orchestrator.ledgers import open_ledger
     from orchestrator.workflow import default_workflow_dirs, load_workflow
 
     from ..fsutil import check_output
@@ -358,7 +359,8 @@ def _verifier(args: argparse.Namespace) -> Any:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from orchestrator.ledger import JobState, open_ledger
+    from orchestrator.ledger import JobState
+    from orchestrator.ledgers import open_ledger
 
     if isinstance(args.ledger, Path) and not args.ledger.is_file():
         raise UsageError(f"no ledger at {args.ledger} (run `vidgen run` first or pass --ledger)")
@@ -394,7 +396,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_retry(args: argparse.Namespace) -> int:
     from orchestrator import deliveries
-    from orchestrator.ledger import JobState, open_ledger
+    from orchestrator.ledger import JobState
+    from orchestrator.ledgers import open_ledger
 
     if bool(args.job) == bool(args.failed):
         raise UsageError("give a JOB id or --failed (not both)")
@@ -436,7 +439,8 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from orchestrator import deliveries
-    from orchestrator.ledger import JobState, open_ledger
+    from orchestrator.ledger import JobState
+    from orchestrator.ledgers import open_ledger
 
     if isinstance(args.ledger, Path) and not args.ledger.is_file():
         raise UsageError(f"no ledger at {args.ledger} (run `vidgen run` first or pass --ledger)")

@@ -52,7 +52,7 @@ def _ref(target: str) -> tuple[str, Path | None, Path | None]:
             raise UsageError(f"{target}: no such workflow; known: {', '.join(known)}")
         return target, None, None
     path = Path(target)
-    api_file = path if path.is_file() else None
+    api_file = path if path.is_file() and path.name == "api.json" else None
     folder = path.parent if api_file else path
     if api_file is None and not (folder / "api.json").is_file():
         raise UsageError(
