@@ -23,7 +23,14 @@ function widget(node, name) {
 function imageSource(node) {
   const slot = node.findInputSlot ? node.findInputSlot("image") : node.inputs?.findIndex((i) => i.name === "image");
   if (slot == null || slot < 0) return null;
-  return node.getInputNode?.(slot) ?? null;
+  // A node not yet in a graph has no links to read: newer frontends (links in a
+  // separate store) throw NullGraphError from getInputNode then, e.g. while a workflow
+  // is being loaded. No source yet; the editor asks again on its next refresh.
+  try {
+    return node.getInputNode?.(slot) ?? null;
+  } catch {
+    return null;
+  }
 }
 
 /** Whether input `name` (e.g. width) is fed by a link rather than the widget. */
@@ -179,13 +186,24 @@ app.registerExtension({
     const onNodeCreated = nodeType.prototype.onNodeCreated;
     nodeType.prototype.onNodeCreated = function () {
       const r = onNodeCreated?.apply(this, arguments);
-      attachEditor(this);
+      // an exception here would abort the frontend's whole workflow load: the editor
+      // is an aid, so it fails alone (logged, and said on the node) instead
+      try {
+        attachEditor(this);
+      } catch (e) {
+        console.error("comfy-vidgen: the camera-path editor could not start", e);
+        this.vidgenEditorError = String(e?.message ?? e);
+      }
       return r;
     };
     const onConfigure = nodeType.prototype.onConfigure;
     nodeType.prototype.onConfigure = function () {
       const r = onConfigure?.apply(this, arguments);
-      this.vidgenEditor?.refresh();
+      try {
+        this.vidgenEditor?.refresh();
+      } catch (e) {
+        console.error("comfy-vidgen: camera-path editor refresh failed", e);
+      }
       return r;
     };
   },
