@@ -248,7 +248,22 @@ PARAMETERS: tuple[Parameter, ...] = (
         "output.bit_depth of the delivery encode ('10' or '8').",
         (("NVENCEncode", "bit_depth"),),
     ),
+    Parameter(
+        "camera_path",
+        "VIDGEN_CAMERA_PATH",
+        "camera",
+        "The manifest's camera path (motion, easing, start and end crops) for "
+        "CameraPathConditioner.",
+        (("CameraPathConditioner", "camera_path"),),
+        derive=lambda m: _camera_path(m),
+    ),
 )
+
+
+def _camera_path(m: Manifest) -> Any:
+    from .camera import CameraPath  # numpy: imported when a loader runs, not with the table
+
+    return CameraPath.from_manifest(m)
 
 #: ManifestLoader's first two outputs, which are not parameters
 LEADING_OUTPUTS: tuple[tuple[str, str, str], ...] = (

@@ -1121,12 +1121,15 @@ class FakeComfyUI:
         end_w: float,
         end_h: float,
         manifest: Any = None,
+        camera_path: Any = None,
     ) -> tuple[dict[str, Any], None]:
         from comfy_vidgen.camera import CameraPath
         from comfy_vidgen.camera.conditioning import motion_bucket_id, prompt_phrase
 
         size = (image.width, image.height)
-        if manifest is not None:
+        if camera_path is not None:
+            path = CameraPath(camera_path.camera, size)
+        elif manifest is not None:
             path = CameraPath(manifest.camera, size)
         else:
             start, end = (start_x, start_y, start_w, start_h), (end_x, end_y, end_w, end_h)

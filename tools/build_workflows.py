@@ -76,9 +76,11 @@ def _loader(rel: Release) -> Node:
     return Node(ML, "ManifestLoader", 0, 0, inputs)
 
 
-def _conditioner(nid: int = 2) -> Node:
-    """The camera path from the manifest, rendered at model resolution (crop widgets are
-    placeholders: a connected manifest overrides them)."""
+def _conditioner(rel: Release, nid: int = 2) -> Node:
+    """The camera path from the manifest, rendered at model resolution. @1 connects the
+    manifest object (whose camera replaces the crop widgets); from @2 the path itself is
+    a link from ManifestLoader.camera_path (the widgets are the editor's view of it)."""
+    source = {"camera_path": L(ML, "camera_path")} if rel.version >= 2 else {}
     return Node(
         nid,
         "CameraPathConditioner",
@@ -99,7 +101,7 @@ def _conditioner(nid: int = 2) -> Node:
             "end_y": 0.25,
             "end_w": 0.5,
             "end_h": 0.5,
-            "manifest": L(ML, "manifest"),
+            **(source or {"manifest": L(ML, "manifest")}),
         },
     )
 
@@ -181,7 +183,7 @@ def _prompts(pos_id: int, clip: Link) -> list[Node]:
 def camera_only(rel: Release) -> list[Node]:
     return [
         _loader(rel),
-        _conditioner(),
+        _conditioner(rel),
         Node(
             3,
             "VirtualCamera",
@@ -202,7 +204,7 @@ def camera_only(rel: Release) -> list[Node]:
 def svd_xt(rel: Release) -> list[Node]:
     return [
         _loader(rel),
-        _conditioner(),
+        _conditioner(rel),
         Node(3, "ImageOnlyCheckpointLoader", 0, 1, {"ckpt_name": "svd_xt_1_1.safetensors"}),
         Node(
             4, "VideoLinearCFGGuidance", 1, 1, {"model": L(3, "MODEL"), "min_cfg": L(ML, "min_cfg")}
@@ -235,7 +237,7 @@ def svd_xt(rel: Release) -> list[Node]:
 def wan22_ti2v_5b(rel: Release) -> list[Node]:
     return [
         _loader(rel),
-        _conditioner(),
+        _conditioner(rel),
         Node(
             3,
             "UNETLoader",
@@ -288,7 +290,7 @@ def wan22_ti2v_5b(rel: Release) -> list[Node]:
 def wan21_fun_camera(rel: Release) -> list[Node]:
     return [
         _loader(rel),
-        _conditioner(),
+        _conditioner(rel),
         Node(
             3,
             "UNETLoader",
@@ -356,7 +358,7 @@ def wan21_fun_camera(rel: Release) -> list[Node]:
 def ltxv_i2v(rel: Release) -> list[Node]:
     return [
         _loader(rel),
-        _conditioner(),
+        _conditioner(rel),
         Node(3, "CheckpointLoaderSimple", 0, 1, {"ckpt_name": "ltx-video-2b-v0.9.5.safetensors"}),
         Node(
             4,

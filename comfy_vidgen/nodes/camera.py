@@ -159,7 +159,13 @@ class CameraPathConditioner:
                 "manifest": (
                     "VIDGEN_MANIFEST",
                     {
-                        "tooltip": "When connected, its camera block overrides the motion, easing and crop widgets."
+                        "tooltip": "When connected (the @1 graphs), its camera block is used instead of the motion, easing and crop widgets."
+                    },
+                ),
+                "camera_path": (
+                    "VIDGEN_CAMERA_PATH",
+                    {
+                        "tooltip": "The path to condition on, linked from ManifestLoader.camera_path (the @2 graphs); the widgets then show it in the editor. Unlinked: the widgets are the path."
                     },
                 ),
             },
@@ -183,6 +189,7 @@ class CameraPathConditioner:
         end_w: float,
         end_h: float,
         manifest: Any = None,
+        camera_path: Any = None,
         prompt: Any = None,
         unique_id: Any = None,
     ) -> tuple[Any, ...]:
@@ -193,7 +200,15 @@ class CameraPathConditioner:
 
         keyframe = _to_numpy_u8(image)
         size = (keyframe.shape[1], keyframe.shape[0])
-        if manifest is not None:
+        if camera_path is not None:
+            if not isinstance(camera_path, CameraPath):
+                from ..camera import CameraError
+
+                raise CameraError(
+                    f"camera_path must be a VIDGEN_CAMERA_PATH, got {type(camera_path).__name__}"
+                )
+            path = CameraPath(camera_path.camera, size)
+        elif manifest is not None:
             path = CameraPath(_manifest(manifest).camera, size)
         else:
             path = CameraPath.from_values(
