@@ -265,6 +265,7 @@ def _camera_path(m: Manifest) -> Any:
 
     return CameraPath.from_manifest(m)
 
+
 #: ManifestLoader's first two outputs, which are not parameters
 LEADING_OUTPUTS: tuple[tuple[str, str, str], ...] = (
     ("keyframe", "IMAGE", "The keyframe as displayed (EXIF-oriented, sRGB), full resolution, [1,H,W,3]."),

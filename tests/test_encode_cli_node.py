@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import photo
 from PIL import Image
 
 from comfy_vidgen.cli import main
@@ -15,7 +16,6 @@ from comfy_vidgen.encode import EncodeError, nvenc_session_error, probe
 from comfy_vidgen.fsutil import sha256_file
 from comfy_vidgen.nodes import NODE_CLASS_MAPPINGS, _comfy
 from comfy_vidgen.nodes.encode import NVENCEncode
-from conftest import photo
 
 
 def frames_dir(tmp_path: Path, n: int = 6) -> Path:
