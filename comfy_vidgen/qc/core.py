@@ -101,12 +101,14 @@ class QCReport:
     metrics: dict[str, Any]
     curves: Curves = field(default_factory=Curves)
     skipped: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "passed": self.passed,
             "score": self.score,
             "reasons": list(self.reasons),
+            "warnings": list(self.warnings),
             "metrics": self.metrics,
         }
 
@@ -160,7 +162,8 @@ class Analyzer:
         self.k_flow = width / self.fw
         f = profile.flash
         rules = fl.wcag_rules(f.field_width, f.field_height) + fl.bt1702_rules(f.display_peak_cd_m2)
-        self.flash = fl.FlashAnalyzer(width, height, fps, rules)
+        ext = fl.Extended(f.extended_window_s, f.extended_hold_s, f.extended_min_flashes)
+        self.flash = fl.FlashAnalyzer(width, height, fps, rules, extended=ext)
         self.motion = GlobalMotion()
         self.expected = expected_steps
         self.reference = reference
@@ -417,8 +420,13 @@ class Analyzer:
         }
 
     def metrics(self) -> dict[str, Any]:
-        flash: dict[str, Any] = {k: v.to_dict() for k, v in self.flash.results().items()}
-        flash["passed"] = all(v["passed"] for v in flash.values() if isinstance(v, dict))
+        results = self.flash.results()
+        flash: dict[str, Any] = {k: v.to_dict() for k, v in results.items()}
+        flash["passed"] = all(v.passed for v in results.values())
+        # the extended level is a warning: not part of flash.passed (profiles may gate on it)
+        warned = [k for k, v in results.items() if v.extended is not None and v.extended.warning]
+        held = max((v.extended.held_s for v in results.values() if v.extended), default=0.0)
+        flash["extended"] = {"warning": bool(warned), "rules": warned, "held_s": round(held, 3)}
         return {
             "stability": self._stability(),
             "flash": flash,
@@ -769,6 +777,7 @@ def run_qc(
         metrics=metrics,
         curves=an.curves,
         skipped=result.skipped,
+        warnings=result.warnings,
     )
 
 

@@ -190,6 +190,78 @@ class _Tracker:
         return out
 
 
+@dataclass(frozen=True)
+class Extended:
+    """The extended-failure level of the broadcast checkers (a warning, not a WCAG/BT.1702 fail).
+
+    Harding-style checkers and EA IRIS flag flashing at 2-3 flashes per second
+    that is *held*: IRIS counts the frames whose last second holds 4-6
+    transitions and reports an extended failure once 4 s of such frames fall in
+    a 5 s window (``TransitionTracker`` in its ``appsettings.json``).
+    """
+
+    window_s: float = 5.0
+    hold_s: float = 4.0
+    min_flashes: int = 2
+
+
+@dataclass(frozen=True)
+class ExtendedResult:
+    """Held 2-3 Hz flashing over the clip (see :func:`extended_level`)."""
+
+    warning: bool
+    held_s: float  # most seconds of such frames inside one window
+    window_s: float  # the window used (the clip's length when shorter than the rule's)
+    hold_s: float  # seconds needed inside that window (same fraction as the rule)
+    start_frame: int | None  # the worst window
+    end_frame: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "warning": self.warning,
+            "held_s": round(self.held_s, 3),
+            "window_s": round(self.window_s, 3),
+            "hold_s": round(self.hold_s, 3),
+            "worst_window": None
+            if self.start_frame is None
+            else {"start_frame": self.start_frame, "end_frame": self.end_frame},
+        }
+
+
+def extended_level(frames: list[bool], fps: float, ext: Extended) -> ExtendedResult:
+    """Whether ``frames`` (one flag per frame: held 2-3 Hz flashing) reach the extended level.
+
+    Only frames whose last second lies inside the clip are judged (from frame
+    ``round(fps) - 1`` on): before that the one-second count is still filling
+    and cannot show 2 flashes/s of a clip that flashes from its first frame.
+    The rule's window (5 s) is longer than our 4 s clips: a clip whose judged
+    span is shorter than the window is judged over that whole span with the
+    same *fraction* held (4/5), so a 4 s clip that flashes at 2-3 Hz from its
+    start to its end warns, as it would when played in a loop or back to back
+    with other clips. (IRIS counts frames from frame 0 and needs 4 s x fps of
+    them, so it never reports an extended failure on a 120-frame 30 fps clip.)
+    """
+    skip = max(0, round(fps) - 1)
+    judged = frames[skip:]
+    n = len(judged)
+    if n == 0:
+        return ExtendedResult(False, 0.0, ext.window_s, ext.hold_s, None, None)
+    win = min(n, max(1, round(ext.window_s * fps)))
+    need = ext.hold_s / ext.window_s * win
+    csum = np.concatenate([[0], np.cumsum(np.asarray(judged, np.int32))])
+    held = csum[win:] - csum[:-win]
+    start = int(np.argmax(held))
+    best = int(held[start])
+    return ExtendedResult(
+        warning=best > 0 and best >= need - 1e-9,
+        held_s=best / fps,
+        window_s=win / fps,
+        hold_s=need / fps,
+        start_frame=skip + start if best else None,
+        end_frame=skip + start + win - 1 if best else None,
+    )
+
+
 @dataclass
 class FlashResult:
     """What one rule found over the whole clip."""
@@ -202,6 +274,11 @@ class FlashResult:
     worst_end: int | None = None
     worst_box: tuple[int, int, int, int] | None = None  # x, y, w, h of the field, frame px
     fail_frames: int = 0  # frames at which the rule was exceeded
+    # extended level (a warning): per frame, whether cells with at least
+    # ``Extended.min_flashes`` flashes in the last second cover more than the
+    # rule's area limit of a field
+    extended_frames: list[bool] = field(default_factory=list)
+    extended: ExtendedResult | None = None
 
     def to_dict(self) -> dict[str, Any]:
         r = self.rule
@@ -218,6 +295,7 @@ class FlashResult:
             else dict(zip(("x", "y", "w", "h"), self.worst_box, strict=True)),
             "fail_frames": self.fail_frames,
             "field": {"width": round(r.field_w, 4), "height": round(r.field_h, 4)},
+            "extended": None if self.extended is None else self.extended.to_dict(),
         }
 
 
@@ -238,6 +316,7 @@ class FlashAnalyzer:
     fps: float
     rules: list[FlashRule]
     grid_width: int = GRID_WIDTH
+    extended: Extended = field(default_factory=Extended)
     curve: list[float] = field(default_factory=list)  # worst flashes/s per frame (general)
 
     def __post_init__(self) -> None:
@@ -287,14 +366,10 @@ class FlashAnalyzer:
             self._check(st)
         self.frame_index += 1
 
-    def _check(self, st: _RuleState) -> None:
-        counts = self._counts[st.tracker_key]
-        res = st.result
-        peak = float(counts.max()) / 2.0
-        res.max_flashes_per_s = max(res.max_flashes_per_s, peak)
-        if peak <= st.rule.max_flashes:
-            return
-        flashing = counts > 2 * st.rule.max_flashes
+    def _field_area(
+        self, st: _RuleState, flashing: NDArray[np.bool_]
+    ) -> tuple[float, tuple[int, int]]:
+        """Worst covered fraction of a field window and its top-left cell (row, col)."""
         # a cell only partly covered by a flashing object swings less than the
         # object (and the SIGNAL_CELLS mean spreads every edge over a ring of
         # cells): weight it by its swing over the largest swing near it, so the
@@ -306,22 +381,34 @@ class FlashAnalyzer:
         integral = cv2.integral(weight.astype(np.float64))
         sums = integral[fh:, fw:] - integral[:-fh, fw:] - integral[fh:, :-fw] + integral[:-fh, :-fw]
         idx = np.unravel_index(int(np.argmax(sums)), sums.shape)
-        area = float(sums[idx]) / (fw * fh)
+        return float(sums[idx]) / (fw * fh), (int(idx[0]), int(idx[1]))
+
+    def _check(self, st: _RuleState) -> None:
+        counts = self._counts[st.tracker_key]
+        res = st.result
+        peak = float(counts.max()) / 2.0
+        res.max_flashes_per_s = max(res.max_flashes_per_s, peak)
+        held = False
+        if peak >= self.extended.min_flashes:
+            area, _ = self._field_area(st, counts >= 2 * self.extended.min_flashes)
+            held = area > st.rule.max_area
+        res.extended_frames.append(held)
+        if peak <= st.rule.max_flashes:
+            return
+        area, idx = self._field_area(st, counts > 2 * st.rule.max_flashes)
         if area > res.max_area:
             gw, gh = self.grid
+            fw, fh = st.window
             sx, sy = self.width / gw, self.height / gh
             res.max_area = area
             res.worst_end = self.frame_index
             res.worst_start = max(0, self.frame_index - self.win + 1)
-            res.worst_box = (
-                round(int(idx[1]) * sx),
-                round(int(idx[0]) * sy),
-                round(fw * sx),
-                round(fh * sy),
-            )
+            res.worst_box = (round(idx[1] * sx), round(idx[0] * sy), round(fw * sx), round(fh * sy))
         if area > st.rule.max_area:
             res.passed = False
             res.fail_frames += 1
 
     def results(self) -> dict[str, FlashResult]:
+        for st in self._states:
+            st.result.extended = extended_level(st.result.extended_frames, self.fps, self.extended)
         return {st.rule.name: st.result for st in self._states}
