@@ -131,6 +131,12 @@ def _print_report(report: Any, args: argparse.Namespace) -> None:
             f"  {name:<15} {'ok  ' if f['passed'] else 'FAIL'} "
             f"max {f['max_flashes_per_s']} flashes/s, worst area {f['max_area']:.1%}\n"
         )
+    pat = m["pattern"]
+    out.write(
+        f"  pattern         {'ok  ' if pat['passed'] else 'FAIL'} "
+        f"stationary {pat['max_stationary_area']:.1%}, changing {pat['max_changing_area']:.1%}, "
+        f"flowing {pat['max_flowing_area']:.1%} of the screen, {pat['max_pairs']} pairs\n"
+    )
     if m["fidelity"]:
         fi = m["fidelity"]
         out.write(

@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 
 from ..errors import VidgenError
 from . import flash as fl
+from . import pattern as pt
 from .motion import (
     GlobalMotion,
     Similarity,
@@ -119,6 +120,8 @@ class Prepared:
 
     small: U8  # gamma-encoded RGB, area-scaled to the analysis size
     linear: NDArray[np.float32]  # linear-light RGB at the analysis size (linearised at full size)
+    luminance: NDArray[np.float32]  # relative luminance of ``linear``
+    pattern: list[pt.Measured]  # the pattern check's per-frame spectra
     full: U8 | None = None  # the full-size frame (kept for frame 0: fidelity)
 
 
@@ -164,6 +167,13 @@ class Analyzer:
         rules = fl.wcag_rules(f.field_width, f.field_height) + fl.bt1702_rules(f.display_peak_cd_m2)
         ext = fl.Extended(f.extended_window_s, f.extended_hold_s, f.extended_min_flashes)
         self.flash = fl.FlashAnalyzer(width, height, fps, rules, extended=ext)
+        self.pattern = pt.PatternAnalyzer(
+            self.aw,
+            self.ah,
+            fps,
+            pt.PatternRule.for_display(f.display_peak_cd_m2),
+            k_out=width / self.aw,
+        )
         self.motion = GlobalMotion()
         self.expected = expected_steps
         self.reference = reference
@@ -206,7 +216,9 @@ class Analyzer:
             rgb if size == (self.width, self.height) else
             cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
         )  # fmt: skip
-        return Prepared(small, fl.linear_area(rgb, size), rgb if keep_full else None)
+        linear = fl.linear_area(rgb, size)
+        lum = pt.luminance(linear)
+        return Prepared(small, linear, lum, self.pattern.measure(lum), rgb if keep_full else None)
 
     def add(self, rgb: U8) -> None:
         """Feed one full-size RGB frame."""
@@ -220,6 +232,7 @@ class Analyzer:
                 f"analysis frame {self.n} has the wrong size {small.shape[1]}x{small.shape[0]}"
             )
         self.flash.add_cells(fl.linear_cells(p.linear, self.flash.grid))
+        self.pattern.add(p.luminance, p.pattern)
         gray: U8 = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
         tiny: U8 = cv2.resize(gray, (self.fw, self.fh), interpolation=cv2.INTER_AREA)
         blocks = cv2.resize(gray, FLICKER_BLOCKS, interpolation=cv2.INTER_AREA).astype(np.float32)
@@ -423,13 +436,17 @@ class Analyzer:
         results = self.flash.results()
         flash: dict[str, Any] = {k: v.to_dict() for k, v in results.items()}
         flash["passed"] = all(v.passed for v in results.values())
-        # the extended level is a warning: not part of flash.passed (profiles may gate on it)
+        # the extended level is a warning: not part of flash.passed (profiles may gate
+        # on it); scalars, so that readers treating every dict here as a rule still work
         warned = [k for k, v in results.items() if v.extended is not None and v.extended.warning]
         held = max((v.extended.held_s for v in results.values() if v.extended), default=0.0)
-        flash["extended"] = {"warning": bool(warned), "rules": warned, "held_s": round(held, 3)}
+        flash["extended_warning"] = bool(warned)
+        flash["extended_rules"] = warned
+        flash["extended_held_s"] = round(held, 3)
         return {
             "stability": self._stability(),
             "flash": flash,
+            "pattern": self.pattern.result.to_dict(),
             "fidelity": self.fidelity,
             "path": self._path(),
             "motion": self._motion(),

@@ -43,7 +43,7 @@ class FlashSettings(_Model):
     field_height: Annotated[float, Field(gt=0.0, le=1.0)] = 1 / 3
     #: BT.1702 works in cd/m2: relative luminance 1.0 is shown at this luminance
     display_peak_cd_m2: Annotated[float, Field(ge=50.0, le=10000.0)] = 200.0
-    #: extended level (a warning unless a profile gates ``flash.extended.warning``):
+    #: extended level (a warning unless a profile gates ``flash.extended_warning``):
     #: at least ``extended_min_flashes`` flashes/s held ``extended_hold_s`` seconds
     #: of an ``extended_window_s`` window (IRIS and Harding-style checkers: 2, 4 s, 5 s)
     extended_window_s: Annotated[float, Field(gt=0.0, le=60.0)] = 5.0
