@@ -121,7 +121,7 @@ class Prepared:
     small: U8  # gamma-encoded RGB, area-scaled to the analysis size
     linear: NDArray[np.float32]  # linear-light RGB at the analysis size (linearised at full size)
     luminance: NDArray[np.float32]  # relative luminance of ``linear``
-    pattern: list[pt.Measured]  # the pattern check's per-frame spectra
+    pattern: list[pt.Measured] | None  # the pattern check's spectra (None: idle frame)
     full: U8 | None = None  # the full-size frame (kept for frame 0: fidelity)
 
 
@@ -205,7 +205,7 @@ class Analyzer:
     def analysis_size(self) -> tuple[int, int]:
         return self.aw, self.ah
 
-    def prepare(self, rgb: U8, keep_full: bool = False) -> Prepared:
+    def prepare(self, rgb: U8, keep_full: bool = False, index: int | None = None) -> Prepared:
         """The per-frame images every metric reads (thread-safe: the decode thread runs it)."""
         if rgb.shape[:2] != (self.height, self.width):
             raise QCError(
@@ -222,7 +222,7 @@ class Analyzer:
 
     def add(self, rgb: U8) -> None:
         """Feed one full-size RGB frame."""
-        self.add_prepared(self.prepare(rgb, keep_full=self.n == 0))
+        self.add_prepared(self.prepare(rgb, keep_full=self.n == 0, index=self.n))
 
     def add_prepared(self, p: Prepared) -> None:
         """Feed one frame from :meth:`prepare` (``full`` is only read for frame 0)."""
@@ -775,7 +775,7 @@ def run_qc(
     colour: dict[str, str] = {}
 
     def prepare(rgb: U8, i: int) -> Prepared:
-        return an.prepare(rgb, keep_full=i == 0)
+        return an.prepare(rgb, keep_full=i == 0, index=i)
 
     for p in iter_frames(video_path, prefetch=8, prepare=prepare, colour_used=colour):
         an.add_prepared(p)

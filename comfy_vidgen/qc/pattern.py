@@ -28,7 +28,9 @@ How it is measured (every step in linear light, from :func:`flash.linear_area`):
    or moved both ways (oscillation / change of direction); *flowing* when it
    moved one way only (exempt); else *stationary*.
    Regions are re-measured every ``REGION_STEP`` frames (the motion of
-   every block on every frame), which halves the cost on patterned footage.
+   every block on every frame), which halves the cost on patterned footage;
+   footage without any pattern block for a second is measured every
+   ``IDLE_STEP``-th frame until one appears.
 4. A frame is hazardous when changing regions cover more than 25% of the
    screen, or changing plus stationary ones more than 40%. As EA IRIS does
    (``PatternDetection.TimeThreshold``), a clip fails when hazardous frames
@@ -73,6 +75,8 @@ HOLD_S = 0.5
 #: regions (and their bar counts) are measured every this many frames and
 #: judged on every frame; block motion is tracked on every frame
 REGION_STEP = 2
+#: with no pattern block for a second, only every this many frames are measured
+IDLE_STEP = 3
 #: block behaviours, by the codes ``PatternAnalyzer._motion`` returns
 MOTIONS = ("stationary", "flowing", "changing")
 #: width (px, along the stripes) of the strip the bars are counted on
@@ -220,6 +224,8 @@ class PatternAnalyzer:
         self.result = PatternResult(k_out=k_out)
         self.frame_index = 0
         self._last: list[Region] = []
+        self._seen = -(10**9)  # last frame with a pattern block (idle until one)
+        self._measured_prev = False
         ky = np.fft.fftfreq(BLOCK) * BLOCK
         kx = np.fft.rfftfreq(BLOCK) * BLOCK
         self._ky, self._kx = np.meshgrid(ky, kx, indexing="ij")
@@ -302,21 +308,39 @@ class PatternAnalyzer:
 
     # ------------------------------------------------------------------ frames
 
-    def measure(self, lum: F32) -> list[Measured]:
-        """The per-frame spectra (stateless: the decode thread may run it ahead)."""
+    def measure(self, lum: F32, index: int | None = None) -> list[Measured] | None:
+        """The spectra of frame ``index`` (the decode thread may run it ahead of :meth:`add`).
+
+        While no pattern was seen for a second, only every ``IDLE_STEP``-th frame
+        is measured (None for the others): a pattern that appears is picked up a
+        few frames later, and from then on every frame is measured.
+        """
+        if index is not None and index % IDLE_STEP and self._idle:
+            return None
         return [self._measure(lum, lv) if lv.rows and lv.cols else _EMPTY for lv in self.levels]
 
     def add(self, lum: F32, measured: list[Measured] | None = None) -> None:
-        """Feed one frame's relative luminance at the analysis size (and its :meth:`measure`)."""
+        """Feed one frame's relative luminance at the analysis size and its :meth:`measure`.
+
+        Without one (or when the decode thread skipped it as idle) the frame is
+        measured here unless it is an idle frame now too.
+        """
+        if measured is None:
+            measured = self.measure(lum, self.frame_index)
+        if measured is None:
+            self._skip()
+            return
         dets: list[_Detection] = []
-        meas = measured if measured is not None else self.measure(lum)
+        meas = measured
         for i, lv in enumerate(self.levels):
             if lv.rows == 0 or lv.cols == 0:
                 continue
             present, peak, spec, freq = meas[i]
             n = present.shape[0]
+            if present.any():
+                self._seen = self.frame_index
             dphi = np.full(n, np.nan, np.float32)
-            if lv.prev_fft is not None:
+            if lv.prev_fft is not None and self._measured_prev:
                 cur = spec[np.arange(n), peak]
                 prev = lv.prev_fft[np.arange(n), peak]
                 prev_present = lv.present[-1] if lv.present else np.zeros(n, np.bool_)
@@ -346,6 +370,29 @@ class PatternAnalyzer:
         if self.frame_index % REGION_STEP == 0:
             self._last = self._regions(lum, dets)
         self._judge(self._last)
+        self._measured_prev = True
+        self._end_frame()
+
+    @property
+    def _idle(self) -> bool:
+        return self.frame_index - self._seen > self.win
+
+    def _skip(self) -> None:
+        """An idle frame that was not measured: nothing present, no motion known."""
+        for lv in self.levels:
+            if lv.prev_fft is None:
+                continue
+            n = lv.prev_fft.shape[0]
+            lv.present.append(np.zeros(n, np.bool_))
+            lv.dphi.append(np.full(n, np.nan, np.float32))
+            if len(lv.present) > self.win:
+                lv.present.popleft()
+                lv.dphi.popleft()
+        self._judge([])
+        self._measured_prev = False
+        self._end_frame()
+
+    def _end_frame(self) -> None:
         self.frame_index += 1
 
     # ------------------------------------------------------------------ regions
