@@ -96,3 +96,15 @@ def test_written_vector_file_is_judged_like_the_frames(tmp_path: Path) -> None:
     assert rep.metrics["pattern"]["passed"] is False
     assert rep.metrics["flash"]["passed"] is True
     assert any(r.startswith("pattern.passed = False") for r in rep.reasons)
+
+
+def test_a_pattern_that_appears_after_idle_frames_is_caught_in_time() -> None:
+    """Idle footage is measured every IDLE_STEP-th frame; stripes appearing at frame 45
+    fail half a second (15 frames) later, within the idle step."""
+    plain = (np.full((288, 512, 3), 128, np.uint8) for _ in range(45))
+    frames = [*plain, *fv.stripes(n=45)]
+    m = metrics_of(iter(frames))["pattern"]
+    assert not m["passed"]
+    end = m["worst_window"]["end_frame"]
+    assert 45 + 15 - 1 <= end <= 45 + 15 - 1 + pt.IDLE_STEP
+    assert m["fail_frames"] == 90 - end
