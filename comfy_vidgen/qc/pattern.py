@@ -1,4 +1,4 @@
-"""Regular spatial patterns: ITU-R BT.1702 Annex 1 and Ofcom Guidance Note Section 2 (GN1).
+"""Regular spatial patterns: ITU-R BT.1702 and Ofcom GN1 (the guidance on regular patterns).
 
 A *potentially harmful regular pattern* has clearly discernible stripes: more
 than five light-dark pairs in any orientation, where the darker bars are below
@@ -62,7 +62,7 @@ LEVELS = 2
 MIN_CYCLES = 3
 #: share of a block's windowed AC energy at the stripe frequency and its harmonic
 REGULARITY = 0.5
-#: "more than five light-dark pairs" (BT.1702 Annex 1, Ofcom GN1 2.)
+#: "more than five light-dark pairs" (BT.1702 and Ofcom GN1, regular patterns)
 MIN_PAIRS = 6
 #: screen area limits: stationary patterns, and changing ones
 STATIC_AREA = 0.40
