@@ -536,6 +536,7 @@ def collect_clip(
     clip.qc_passed = bool(qc.get("gate_passed", qc.get("passed")))
     clip.qc_score = float(qc.get("score", 0.0))
     clip.qc_reasons = list(qc.get("reasons") or [])
+    clip.qc_reasons += [f"warning: {w}" for w in qc.get("warnings") or []]
     clip.qc_metrics = dict(qc.get("metrics") or {})
     return clip
 

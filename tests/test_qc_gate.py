@@ -142,6 +142,6 @@ def test_verifier_hook_for_the_orchestrator() -> None:
     clip = Path(next(iter(spec.submodule_search_locations))) / "datasets/data/carphone_pristine.mp4"
     passed, report = verifier_gate()(clip, {})
     assert passed is True
-    assert set(report) == {"passed", "score", "reasons", "metrics"}
+    assert set(report) == {"passed", "score", "reasons", "warnings", "metrics"}
     with pytest.raises(ProfileError):
         verifier_gate("nope")

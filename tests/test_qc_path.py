@@ -115,7 +115,7 @@ def test_structure_mismatch_and_cli_exit_codes(
     args = ["qc", str(video), "--manifest", str(mpath), "--input-root", str(root)]
     assert main([*args, "--json", "--plot", str(plot)]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert set(out) == {"passed", "score", "reasons", "metrics"}
+    assert set(out) == {"passed", "score", "reasons", "warnings", "metrics"}
     assert out["passed"] is True and out["reasons"] == []
     png = cv2.imread(str(plot))
     assert png is not None and png.shape[0] > 400 and png.shape[1] > 600

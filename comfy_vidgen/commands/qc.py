@@ -138,6 +138,12 @@ def _print_report(report: Any, args: argparse.Namespace) -> None:
             f"  {name:<15} {'ok  ' if f['passed'] else 'FAIL'} "
             f"max {f['max_flashes_per_s']} flashes/s, worst area {f['max_area']:.1%}\n"
         )
+    pat = m["pattern"]
+    out.write(
+        f"  pattern         {'ok  ' if pat['passed'] else 'FAIL'} "
+        f"stationary {pat['max_stationary_area']:.1%}, changing {pat['max_changing_area']:.1%}, "
+        f"flowing {pat['max_flowing_area']:.1%} of the screen, {pat['max_pairs']} pairs\n"
+    )
     if m["fidelity"]:
         fi = m["fidelity"]
         out.write(
@@ -152,6 +158,8 @@ def _print_report(report: Any, args: argparse.Namespace) -> None:
     out.write(f"  motion     {mo['mean_px']} px/frame (residual {mo['residual_mean_px']} px)\n")
     for r in report.reasons:
         out.write(f"  reason: {r}\n")
+    for w in report.warnings:
+        out.write(f"  warning: {w}\n")
     if args.plot:
         out.write(f"  curves: {args.plot}\n")
 

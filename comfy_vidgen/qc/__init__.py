@@ -1,7 +1,8 @@
 """Objective QC of rendered clips and the delivery gate.
 
 ``run_qc`` decodes a clip once and measures structure, temporal stability,
-photosensitive flashes (WCAG 2.3.1, ITU-R BT.1702), fidelity to the keyframe,
+photosensitive flashes (WCAG 2.3.1, ITU-R BT.1702) and regular patterns
+(BT.1702, Ofcom GN1), fidelity to the keyframe,
 camera-path adherence and motion; ``gate`` applies a TOML profile of hard
 thresholds and weights. Definitions and references: ``docs/qc.md``.
 """

@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 
 from ..errors import VidgenError
 from . import flash as fl
+from . import pattern as pt
 from .motion import (
     GlobalMotion,
     Similarity,
@@ -101,14 +102,27 @@ class QCReport:
     metrics: dict[str, Any]
     curves: Curves = field(default_factory=Curves)
     skipped: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "passed": self.passed,
             "score": self.score,
             "reasons": list(self.reasons),
+            "warnings": list(self.warnings),
             "metrics": self.metrics,
         }
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One frame as the metrics read it."""
+
+    small: U8  # gamma-encoded RGB, area-scaled to the analysis size
+    linear: NDArray[np.float32]  # linear-light RGB at the analysis size (linearised at full size)
+    luminance: NDArray[np.float32]  # relative luminance of ``linear``
+    pattern: list[pt.Measured] | None  # the pattern check's spectra (None: idle frame)
+    full: U8 | None = None  # the full-size frame (kept for frame 0: fidelity)
 
 
 @dataclass(frozen=True)
@@ -151,7 +165,15 @@ class Analyzer:
         self.k_flow = width / self.fw
         f = profile.flash
         rules = fl.wcag_rules(f.field_width, f.field_height) + fl.bt1702_rules(f.display_peak_cd_m2)
-        self.flash = fl.FlashAnalyzer(width, height, fps, rules)
+        ext = fl.Extended(f.extended_window_s, f.extended_hold_s, f.extended_min_flashes)
+        self.flash = fl.FlashAnalyzer(width, height, fps, rules, extended=ext)
+        self.pattern = pt.PatternAnalyzer(
+            self.aw,
+            self.ah,
+            fps,
+            pt.PatternRule.for_display(f.display_peak_cd_m2),
+            k_out=width / self.aw,
+        )
         self.motion = GlobalMotion()
         self.expected = expected_steps
         self.reference = reference
@@ -183,23 +205,34 @@ class Analyzer:
     def analysis_size(self) -> tuple[int, int]:
         return self.aw, self.ah
 
-    def add(self, rgb: U8) -> None:
-        """Feed one full-size RGB frame."""
+    def prepare(self, rgb: U8, keep_full: bool = False, index: int | None = None) -> Prepared:
+        """The per-frame images every metric reads (thread-safe: the decode thread runs it)."""
         if rgb.shape[:2] != (self.height, self.width):
             raise QCError(
-                f"frame {self.n} is {rgb.shape[1]}x{rgb.shape[0]}, "
-                f"the stream is {self.width}x{self.height}"
+                f"a frame is {rgb.shape[1]}x{rgb.shape[0]}, the stream is {self.width}x{self.height}"
             )
-        small = cv2.resize(rgb, (self.aw, self.ah), interpolation=cv2.INTER_AREA)
-        self.add_small(small, rgb if self.n == 0 else None)
+        size = (self.aw, self.ah)
+        small: U8 = (
+            rgb if size == (self.width, self.height) else
+            cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        )  # fmt: skip
+        linear = fl.linear_area(rgb, size)
+        lum = pt.luminance(linear)
+        return Prepared(small, linear, lum, self.pattern.measure(lum), rgb if keep_full else None)
 
-    def add_small(self, small: U8, full: U8 | None = None) -> None:
-        """Feed one frame already area-scaled to :attr:`analysis_size` (``full``: frame 0)."""
+    def add(self, rgb: U8) -> None:
+        """Feed one full-size RGB frame."""
+        self.add_prepared(self.prepare(rgb, keep_full=self.n == 0, index=self.n))
+
+    def add_prepared(self, p: Prepared) -> None:
+        """Feed one frame from :meth:`prepare` (``full`` is only read for frame 0)."""
+        small, full = p.small, p.full
         if small.shape[:2] != (self.ah, self.aw):
             raise QCError(
                 f"analysis frame {self.n} has the wrong size {small.shape[1]}x{small.shape[0]}"
             )
-        self.flash.add_cells(fl.linear_cells(small, self.flash.grid))
+        self.flash.add_cells(fl.linear_cells(p.linear, self.flash.grid))
+        self.pattern.add(p.luminance, p.pattern)
         gray: U8 = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
         tiny: U8 = cv2.resize(gray, (self.fw, self.fh), interpolation=cv2.INTER_AREA)
         blocks = cv2.resize(gray, FLICKER_BLOCKS, interpolation=cv2.INTER_AREA).astype(np.float32)
@@ -400,11 +433,20 @@ class Analyzer:
         }
 
     def metrics(self) -> dict[str, Any]:
-        flash: dict[str, Any] = {k: v.to_dict() for k, v in self.flash.results().items()}
-        flash["passed"] = all(v["passed"] for v in flash.values() if isinstance(v, dict))
+        results = self.flash.results()
+        flash: dict[str, Any] = {k: v.to_dict() for k, v in results.items()}
+        flash["passed"] = all(v.passed for v in results.values())
+        # the extended level is a warning: not part of flash.passed (profiles may gate
+        # on it); scalars, so that readers treating every dict here as a rule still work
+        warned = [k for k, v in results.items() if v.extended is not None and v.extended.warning]
+        held = max((v.extended.held_s for v in results.values() if v.extended), default=0.0)
+        flash["extended_warning"] = bool(warned)
+        flash["extended_rules"] = warned
+        flash["extended_held_s"] = round(held, 3)
         return {
             "stability": self._stability(),
             "flash": flash,
+            "pattern": self.pattern.result.to_dict(),
             "fidelity": self.fidelity,
             "path": self._path(),
             "motion": self._motion(),
@@ -449,69 +491,89 @@ def open_stream_info(path: str | os.PathLike[str]) -> StreamInfo:
         raise QCError(f"{path}: cannot open video ({e})") from None
 
 
-def _decode(path: str | os.PathLike[str], size: tuple[int, int] | None = None) -> Iterator[Any]:
-    """Full RGB frames; with ``size``, (area-scaled RGB, full RGB of frame 0 or None).
+#: YUV matrix tags (ISO/IEC 23091-2 MatrixCoefficients) that name a matrix we convert with
+_MATRIX_TAGS = {1: "bt709", 5: "bt601", 6: "bt601", 7: "smpte240m", 9: "bt2020"}
 
-    YUV is converted with the stream's own matrix and range tags (untagged: BT.709
-    limited range, what the pack's encoder writes), like ``encode.iter_rgb``.
+
+def yuv_matrix(tag: int, width: int, height: int) -> tuple[str, str]:
+    """The YUV->RGB matrix for a stream and why: ``(name, "tag" | "guessed from size")``.
+
+    A tagged stream is converted with its own matrix. Untagged (unspecified)
+    video gets the matrix players assume: BT.709 at HD sizes (at least 1280 wide
+    or more than 576 lines), BT.601 for SD, mpv's rule (``mp_csp_guess_colorspace``)
+    which VLC and browsers follow too; OpenCV and IRIS always take BT.601.
+    """
+    name = _MATRIX_TAGS.get(int(tag))
+    if name is not None:
+        return name, "tag"
+    return ("bt709" if width >= 1280 or height > 576 else "bt601"), "guessed from size"
+
+
+def _decode(
+    path: str | os.PathLike[str],
+    prepare: Callable[[U8, int], Any] | None = None,
+    colour_used: dict[str, str] | None = None,
+) -> Iterator[Any]:
+    """Full RGB frames, or ``prepare(rgb, index)`` of each when given.
+
+    YUV is converted with the stream's own matrix and range tags; untagged
+    video by :func:`yuv_matrix` (the pack's encoder always tags BT.709 limited
+    range). ``colour_used`` receives the matrix, its source and the range.
     """
     import av
     from av.video.reformatter import ColorRange, Colorspace, Interpolation
 
+    spaces = {"bt709": Colorspace.ITU709, "bt601": Colorspace.ITU601,
+              "smpte240m": Colorspace.SMPTE240M, "bt2020": Colorspace.BT2020}  # fmt: skip
     try:
         with av.open(os.fspath(path)) as c:
             s = c.streams.video[0]
             s.thread_type = "AUTO"
             for i, frame in enumerate(c.decode(s)):
-                cs = {5: Colorspace.ITU601, 6: Colorspace.ITU601, 7: Colorspace.SMPTE240M,
-                      9: Colorspace.BT2020}.get(int(frame.colorspace or 0), Colorspace.ITU709)  # fmt: skip
-                colour = {
-                    "src_colorspace": cs,
-                    "dst_colorspace": cs,
-                    "src_color_range": ColorRange.JPEG
-                    if frame.color_range == 2
-                    else ColorRange.MPEG,
-                    "dst_color_range": ColorRange.JPEG,
-                }
-                full = None
-                if size is None or i == 0:
-                    full = frame.reformat(
-                        format="rgb24", interpolation=Interpolation.BICUBIC, **colour
-                    ).to_ndarray()
-                if size is None:
-                    yield full
-                    continue
-                small = frame.reformat(
-                    width=size[0],
-                    height=size[1],
+                name, source = yuv_matrix(int(frame.colorspace or 2), frame.width, frame.height)
+                cs = spaces[name]
+                full_range = frame.color_range == 2
+                if colour_used is not None and i == 0:
+                    colour_used.update(
+                        yuv_matrix=name, yuv_matrix_source=source,
+                        yuv_range="full" if full_range else "limited",
+                    )  # fmt: skip
+                rgb: U8 = frame.reformat(  # type: ignore[assignment]
                     format="rgb24",
-                    interpolation=Interpolation.AREA,
-                    **colour,
+                    interpolation=Interpolation.BICUBIC,
+                    src_colorspace=cs,
+                    dst_colorspace=cs,
+                    src_color_range=ColorRange.JPEG if full_range else ColorRange.MPEG,
+                    dst_color_range=ColorRange.JPEG,
                 ).to_ndarray()
-                yield small, full
+                yield rgb if prepare is None else prepare(rgb, i)
     except (av.error.FFmpegError, OSError) as e:
         raise QCError(f"{path}: decoding failed ({e})") from None
 
 
 def iter_frames(
-    path: str | os.PathLike[str], prefetch: int = 0, size: tuple[int, int] | None = None
+    path: str | os.PathLike[str],
+    prefetch: int = 0,
+    prepare: Callable[[U8, int], Any] | None = None,
+    colour_used: dict[str, str] | None = None,
 ) -> Iterator[Any]:
     """Decoded RGB frames, one at a time (PyAV, threaded decode).
 
     With ``prefetch`` > 0 a background thread decodes up to that many frames
     ahead, so decoding overlaps the analysis (both release the GIL) while
-    memory stays bounded. With ``size`` the decoder scales each frame to that
-    size itself (swscale, area filter) and yields ``(small, full_or_None)``.
+    memory stays bounded. With ``prepare`` that thread also runs
+    ``prepare(rgb, index)`` on each frame (e.g. :meth:`Analyzer.prepare`: the
+    full-size linearisation and area scaling) and yields its result.
     """
     if prefetch <= 0:
-        yield from _decode(path, size)
+        yield from _decode(path, prepare, colour_used)
         return
     q: queue.Queue[Any] = queue.Queue(maxsize=prefetch)
     stop = threading.Event()
 
     def worker() -> None:
         try:
-            for f in _decode(path, size):
+            for f in _decode(path, prepare, colour_used):
                 while not stop.is_set():
                     try:
                         q.put(f, timeout=0.1)
@@ -707,13 +769,18 @@ def run_qc(
     an = Analyzer(
         info.width, info.height, info.fps or 30.0, prof, expected_steps=steps, reference=reference
     )
-    for small, full in iter_frames(video_path, prefetch=8, size=an.analysis_size):
-        an.add_small(small, full)
+    colour: dict[str, str] = {}
+
+    def prepare(rgb: U8, i: int) -> Prepared:
+        return an.prepare(rgb, keep_full=i == 0, index=i)
+
+    for p in iter_frames(video_path, prefetch=8, prepare=prepare, colour_used=colour):
+        an.add_prepared(p)
         if on_progress:
             on_progress(an.n, total)
     if an.n == 0:
         raise QCError(f"{video_path}: the video has no frames")
-    metrics = {"structure": _structure(info, an.n, m), **an.metrics()}
+    metrics = {"structure": {**_structure(info, an.n, m), **colour}, **an.metrics()}
     if m is not None:
         metrics["structure"]["manifest_id"] = m.id
     result: GateResult = gate(metrics, prof)
@@ -724,6 +791,7 @@ def run_qc(
         metrics=metrics,
         curves=an.curves,
         skipped=result.skipped,
+        warnings=result.warnings,
     )
 
 

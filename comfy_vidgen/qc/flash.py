@@ -45,20 +45,50 @@ def srgb_to_linear_lut() -> F32:
 _LUT = srgb_to_linear_lut()
 
 
+#: the same table scaled to 16 bits: area averaging in uint16 is exact to 1/65535
+#: and several times faster than in float32 (OpenCV's SIMD paths)
+_LUT16 = np.round(_LUT.astype(np.float64) * 65535.0).astype(np.uint16)
+#: each cell's flash signal is the mean over this many cells square (about one
+#: degree at the reference geometry), so texture finer than a cell (stripes,
+#: text, foliage) is measured by its mean instead of being aliased by the grid
+SIGNAL_CELLS = 3
+#: the swing of a flashing cell is compared with the largest swing within this
+#: many cells square (see ``FlashAnalyzer._check``)
+AREA_REF_CELLS = 5
+
+
+def linear_area(rgb: NDArray[np.uint8], size: tuple[int, int]) -> F32:
+    """Linear-light R, G, B area means at ``size`` (width, height), 0..1.
+
+    Every pixel is linearised at full resolution *before* any averaging:
+    gamma-encoded values averaged first underestimate thin bright detail (1-px
+    white lines every 8 px measure 0.051 instead of 0.125 when a frame is shrunk
+    in 8-bit sRGB and linearised afterwards).
+    """
+    lin = cv2.LUT(rgb, _LUT16)
+    if (lin.shape[1], lin.shape[0]) != tuple(size):
+        lin = cv2.resize(lin, size, interpolation=cv2.INTER_AREA)
+    out: F32 = lin.astype(np.float32) * np.float32(1.0 / 65535.0)
+    return out
+
+
 def grid_size(width: int, height: int, grid_width: int = GRID_WIDTH) -> tuple[int, int]:
     gw = min(grid_width, width)
     gh = max(1, round(gw * height / width))
     return gw, gh
 
 
-def linear_cells(rgb: NDArray[np.uint8], grid: tuple[int, int]) -> F32:
+def linear_cells(rgb: NDArray[np.uint8] | F32, grid: tuple[int, int]) -> F32:
     """Area means of linear-light R, G, B over each grid cell (shape gh x gw x 3).
 
-    Averaging happens in linear light, so a cell's value is the luminance the eye
-    integrates over that area, whatever the texture inside it.
+    ``rgb`` is gamma-encoded sRGB at any size (full frames), or already linear
+    light (float, from :func:`linear_area`): averaging happens in linear light, so
+    a cell's value is the luminance the eye integrates over that area, whatever
+    the texture inside it.
     """
-    lin = cv2.LUT(rgb, _LUT)
-    out: F32 = cv2.resize(lin, grid, interpolation=cv2.INTER_AREA)
+    if rgb.dtype == np.uint8:
+        return linear_area(rgb.astype(np.uint8, copy=False), grid)
+    out: F32 = cv2.resize(rgb.astype(np.float32), grid, interpolation=cv2.INTER_AREA)
     return out
 
 
@@ -160,6 +190,78 @@ class _Tracker:
         return out
 
 
+@dataclass(frozen=True)
+class Extended:
+    """The extended-failure level of the broadcast checkers (a warning, not a WCAG/BT.1702 fail).
+
+    Harding-style checkers and EA IRIS flag flashing at 2-3 flashes per second
+    that is *held*: IRIS counts the frames whose last second holds 4-6
+    transitions and reports an extended failure once 4 s of such frames fall in
+    a 5 s window (``TransitionTracker`` in its ``appsettings.json``).
+    """
+
+    window_s: float = 5.0
+    hold_s: float = 4.0
+    min_flashes: int = 2
+
+
+@dataclass(frozen=True)
+class ExtendedResult:
+    """Held 2-3 Hz flashing over the clip (see :func:`extended_level`)."""
+
+    warning: bool
+    held_s: float  # most seconds of such frames inside one window
+    window_s: float  # the window used (the clip's length when shorter than the rule's)
+    hold_s: float  # seconds needed inside that window (same fraction as the rule)
+    start_frame: int | None  # the worst window
+    end_frame: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "warning": self.warning,
+            "held_s": round(self.held_s, 3),
+            "window_s": round(self.window_s, 3),
+            "hold_s": round(self.hold_s, 3),
+            "worst_window": None
+            if self.start_frame is None
+            else {"start_frame": self.start_frame, "end_frame": self.end_frame},
+        }
+
+
+def extended_level(frames: list[bool], fps: float, ext: Extended) -> ExtendedResult:
+    """Whether ``frames`` (one flag per frame: held 2-3 Hz flashing) reach the extended level.
+
+    Only frames whose last second lies inside the clip are judged (from frame
+    ``round(fps) - 1`` on): before that the one-second count is still filling
+    and cannot show 2 flashes/s of a clip that flashes from its first frame.
+    The rule's window (5 s) is longer than our 4 s clips: a clip whose judged
+    span is shorter than the window is judged over that whole span with the
+    same *fraction* held (4/5), so a 4 s clip that flashes at 2-3 Hz from its
+    start to its end warns, as it would when played in a loop or back to back
+    with other clips. (IRIS counts frames from frame 0 and needs 4 s x fps of
+    them, so it never reports an extended failure on a 120-frame 30 fps clip.)
+    """
+    skip = max(0, round(fps) - 1)
+    judged = frames[skip:]
+    n = len(judged)
+    if n == 0:
+        return ExtendedResult(False, 0.0, ext.window_s, ext.hold_s, None, None)
+    win = min(n, max(1, round(ext.window_s * fps)))
+    need = ext.hold_s / ext.window_s * win
+    csum = np.concatenate([[0], np.cumsum(np.asarray(judged, np.int32))])
+    held = csum[win:] - csum[:-win]
+    start = int(np.argmax(held))
+    best = int(held[start])
+    return ExtendedResult(
+        warning=best > 0 and best >= need - 1e-9,
+        held_s=best / fps,
+        window_s=win / fps,
+        hold_s=need / fps,
+        start_frame=skip + start if best else None,
+        end_frame=skip + start + win - 1 if best else None,
+    )
+
+
 @dataclass
 class FlashResult:
     """What one rule found over the whole clip."""
@@ -172,6 +274,11 @@ class FlashResult:
     worst_end: int | None = None
     worst_box: tuple[int, int, int, int] | None = None  # x, y, w, h of the field, frame px
     fail_frames: int = 0  # frames at which the rule was exceeded
+    # extended level (a warning): per frame, whether cells with at least
+    # ``Extended.min_flashes`` flashes in the last second cover more than the
+    # rule's area limit of a field
+    extended_frames: list[bool] = field(default_factory=list)
+    extended: ExtendedResult | None = None
 
     def to_dict(self) -> dict[str, Any]:
         r = self.rule
@@ -188,6 +295,7 @@ class FlashResult:
             else dict(zip(("x", "y", "w", "h"), self.worst_box, strict=True)),
             "fail_frames": self.fail_frames,
             "field": {"width": round(r.field_w, 4), "height": round(r.field_h, 4)},
+            "extended": None if self.extended is None else self.extended.to_dict(),
         }
 
 
@@ -208,6 +316,7 @@ class FlashAnalyzer:
     fps: float
     rules: list[FlashRule]
     grid_width: int = GRID_WIDTH
+    extended: Extended = field(default_factory=Extended)
     curve: list[float] = field(default_factory=list)  # worst flashes/s per frame (general)
 
     def __post_init__(self) -> None:
@@ -231,6 +340,9 @@ class FlashAnalyzer:
 
     def add_cells(self, cells: F32) -> None:
         """Feed one frame's linear RGB cell means (from :func:`linear_cells`)."""
+        k = SIGNAL_CELLS
+        if k > 1 and min(cells.shape[:2]) >= k:
+            cells = cv2.blur(cells, (k, k), borderType=cv2.BORDER_REFLECT)
         r, g, b = cells[..., 0], cells[..., 1], cells[..., 2]
         lum: F32 = (LUMA_COEFFS[0] * r + LUMA_COEFFS[1] * g + LUMA_COEFFS[2] * b).astype(np.float32)
         red_value: F32 = (np.maximum(r - g - b, 0.0) * 320.0).astype(np.float32)
@@ -254,40 +366,49 @@ class FlashAnalyzer:
             self._check(st)
         self.frame_index += 1
 
-    def _check(self, st: _RuleState) -> None:
-        counts = self._counts[st.tracker_key]
-        res = st.result
-        peak = float(counts.max()) / 2.0
-        res.max_flashes_per_s = max(res.max_flashes_per_s, peak)
-        if peak <= st.rule.max_flashes:
-            return
-        flashing = counts > 2 * st.rule.max_flashes
+    def _field_area(
+        self, st: _RuleState, flashing: NDArray[np.bool_]
+    ) -> tuple[float, tuple[int, int]]:
+        """Worst covered fraction of a field window and its top-left cell (row, col)."""
         # a cell only partly covered by a flashing object swings less than the
-        # object: weight it by its swing over the largest swing next to it, so the
+        # object (and the SIGNAL_CELLS mean spreads every edge over a ring of
+        # cells): weight it by its swing over the largest swing near it, so the
         # area is not overestimated by the cells along the object's edges
         amp = np.where(flashing, self._trackers[st.tracker_key].amp, 0.0).astype(np.float32)
-        ref = cv2.dilate(amp, np.ones((3, 3), np.uint8))
+        ref = cv2.dilate(amp, np.ones((AREA_REF_CELLS, AREA_REF_CELLS), np.uint8))
         weight = np.where(flashing, amp / np.maximum(ref, 1e-6), 0.0)
         fw, fh = st.window
         integral = cv2.integral(weight.astype(np.float64))
         sums = integral[fh:, fw:] - integral[:-fh, fw:] - integral[fh:, :-fw] + integral[:-fh, :-fw]
         idx = np.unravel_index(int(np.argmax(sums)), sums.shape)
-        area = float(sums[idx]) / (fw * fh)
+        return float(sums[idx]) / (fw * fh), (int(idx[0]), int(idx[1]))
+
+    def _check(self, st: _RuleState) -> None:
+        counts = self._counts[st.tracker_key]
+        res = st.result
+        peak = float(counts.max()) / 2.0
+        res.max_flashes_per_s = max(res.max_flashes_per_s, peak)
+        held = False
+        if peak >= self.extended.min_flashes:
+            area, _ = self._field_area(st, counts >= 2 * self.extended.min_flashes)
+            held = area > st.rule.max_area
+        res.extended_frames.append(held)
+        if peak <= st.rule.max_flashes:
+            return
+        area, idx = self._field_area(st, counts > 2 * st.rule.max_flashes)
         if area > res.max_area:
             gw, gh = self.grid
+            fw, fh = st.window
             sx, sy = self.width / gw, self.height / gh
             res.max_area = area
             res.worst_end = self.frame_index
             res.worst_start = max(0, self.frame_index - self.win + 1)
-            res.worst_box = (
-                round(int(idx[1]) * sx),
-                round(int(idx[0]) * sy),
-                round(fw * sx),
-                round(fh * sy),
-            )
+            res.worst_box = (round(idx[1] * sx), round(idx[0] * sy), round(fw * sx), round(fh * sy))
         if area > st.rule.max_area:
             res.passed = False
             res.fail_frames += 1
 
     def results(self) -> dict[str, FlashResult]:
+        for st in self._states:
+            st.result.extended = extended_level(st.result.extended_frames, self.fps, self.extended)
         return {st.rule.name: st.result for st in self._states}

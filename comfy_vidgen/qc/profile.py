@@ -43,6 +43,18 @@ class FlashSettings(_Model):
     field_height: Annotated[float, Field(gt=0.0, le=1.0)] = 1 / 3
     #: BT.1702 works in cd/m2: relative luminance 1.0 is shown at this luminance
     display_peak_cd_m2: Annotated[float, Field(ge=50.0, le=10000.0)] = 200.0
+    #: extended level (a warning unless a profile gates ``flash.extended_warning``):
+    #: at least ``extended_min_flashes`` flashes/s held ``extended_hold_s`` seconds
+    #: of an ``extended_window_s`` window (IRIS and Harding-style checkers: 2, 4 s, 5 s)
+    extended_window_s: Annotated[float, Field(gt=0.0, le=60.0)] = 5.0
+    extended_hold_s: Annotated[float, Field(gt=0.0, le=60.0)] = 4.0
+    extended_min_flashes: Annotated[int, Field(ge=1, le=3)] = 2
+
+    @model_validator(mode="after")
+    def _hold_in_window(self) -> FlashSettings:
+        if self.extended_hold_s > self.extended_window_s:
+            raise ValueError("extended_hold_s must not exceed extended_window_s")
+        return self
 
 
 class HardRule(_Model):
@@ -79,6 +91,8 @@ class Profile(_Model):
     description: str = ""
     flash: FlashSettings = FlashSettings()
     hard: list[HardRule] = Field(default_factory=list)
+    #: same shape as ``hard``, but a failing rule only adds a warning to the report
+    warn: list[HardRule] = Field(default_factory=list)
     score: list[ScoreTerm] = Field(default_factory=list)
 
 
@@ -88,6 +102,7 @@ class GateResult:
     score: float
     reasons: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def _preset_path(name: str) -> Path | None:
@@ -135,7 +150,7 @@ def gate(report: Any, profile: Profile | str | os.PathLike[str] | None = None) -
     """Apply a profile's hard thresholds and weights to QC metrics.
 
     ``report`` is a QCReport or its ``metrics`` dict. ``passed`` is False as soon
-    as one hard rule fails; ``score`` (0..1) is the weighted mean of the measured
+    as one hard rule fails (``warn`` rules only add ``warnings``); ``score`` (0..1) is the weighted mean of the measured
     score terms, computed either way so that candidates can be ranked.
     """
     prof = load_profile(profile)
@@ -144,22 +159,10 @@ def gate(report: Any, profile: Profile | str | os.PathLike[str] | None = None) -
     reasons: list[str] = []
     skipped: list[str] = []
     for rule in prof.hard:
-        if motion is not None and motion in rule.unless_motion:
-            continue
-        v = metric_value(metrics, rule.metric)
-        why = f" ({rule.why})" if rule.why else ""
-        if v is None or (isinstance(v, float) and math.isnan(v)):
-            if rule.required:
-                reasons.append(f"{rule.metric} was not measured{why}")
-            else:
-                skipped.append(rule.metric)
-            continue
-        if rule.equals is not None and v != rule.equals:
-            reasons.append(f"{rule.metric} = {_fmt(v)}, required {_fmt(rule.equals)}{why}")
-        if rule.min is not None and isinstance(v, int | float) and v < rule.min:
-            reasons.append(f"{rule.metric} = {_fmt(v)} < min {_fmt(rule.min)}{why}")
-        if rule.max is not None and isinstance(v, int | float) and v > rule.max:
-            reasons.append(f"{rule.metric} = {_fmt(v)} > max {_fmt(rule.max)}{why}")
+        _apply(rule, metrics, motion, reasons, skipped)
+    warnings: list[str] = []
+    for rule in prof.warn:
+        _apply(rule, metrics, motion, warnings, [])
     total = 0.0
     weights = 0.0
     for term in prof.score:
@@ -170,4 +173,28 @@ def gate(report: Any, profile: Profile | str | os.PathLike[str] | None = None) -
         total += term.weight * min(1.0, max(0.0, frac))
         weights += term.weight
     score = round(total / weights, 4) if weights else 0.0
-    return GateResult(passed=not reasons, score=score, reasons=reasons, skipped=skipped)
+    return GateResult(
+        passed=not reasons, score=score, reasons=reasons, skipped=skipped, warnings=warnings
+    )
+
+
+def _apply(
+    rule: HardRule, metrics: dict[str, Any], motion: Any, out: list[str], skipped: list[str]
+) -> None:
+    """Append to ``out`` why ``rule`` fails on ``metrics`` (nothing when it holds)."""
+    if motion is not None and motion in rule.unless_motion:
+        return
+    v = metric_value(metrics, rule.metric)
+    why = f" ({rule.why})" if rule.why else ""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        if rule.required:
+            out.append(f"{rule.metric} was not measured{why}")
+        else:
+            skipped.append(rule.metric)
+        return
+    if rule.equals is not None and v != rule.equals:
+        out.append(f"{rule.metric} = {_fmt(v)}, required {_fmt(rule.equals)}{why}")
+    if rule.min is not None and isinstance(v, int | float) and v < rule.min:
+        out.append(f"{rule.metric} = {_fmt(v)} < min {_fmt(rule.min)}{why}")
+    if rule.max is not None and isinstance(v, int | float) and v > rule.max:
+        out.append(f"{rule.metric} = {_fmt(v)} > max {_fmt(rule.max)}{why}")
