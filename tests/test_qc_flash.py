@@ -9,11 +9,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import photo
 
 from comfy_vidgen.qc import analyze_frames, gate, iter_frames, render_crop, run_qc
 from comfy_vidgen.qc import flash as fl
 from comfy_vidgen.qc.core import yuv_matrix
-from conftest import photo
 
 W, H, FPS = 320, 180, 30
 
