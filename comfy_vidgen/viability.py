@@ -338,30 +338,36 @@ def _resample_gain(n_in: int, n_out: int) -> float:
     return float(v.mean() / c0.mean())
 
 
-def _channel_noise(rgb: NDArray[np.uint8], gain: float) -> float:
+def _channel_noise(rgb: NDArray[np.uint8], gain: float, coarse: F32 | None = None) -> float:
     """Noise sigma per colour channel (RMS over R, G, B), 8-bit levels, in flat unclipped areas.
 
     Per channel, so that noise of the same sigma reads the same whether it is grey,
     independent per channel or chroma-only (luma would read an independent sigma
     as 0.66 of it). ``gain`` is the product of both axes' ``_resample_gain``.
-    Flat: the half of the frame with the least luma gradient at sigma 2 px.
-    Unclipped: no channel of a 3x3 neighbourhood at 0..2 or 253..255, where
-    clipping would hide the noise.
+    Flat: the half of the frame with the least luma gradient at sigma 2 px
+    (``coarse``, computed here when not given). Unclipped: no channel of a 3x3
+    neighbourhood at 0..2 or 253..255, where clipping would hide the noise.
+    Fine texture left in the flat half reads as noise too (0.3-3 levels on clean
+    photos); it is what the ``good`` level of the check allows for.
     """
-    f = rgb.astype(np.float32)
-    r = np.abs(cv2.filter2D(f, cv2.CV_32F, _LAPLACE, borderType=cv2.BORDER_REFLECT))
-    y = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    coarse = _grad(y, 2.0)
+    if coarse is None:
+        coarse = _grad(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32), 2.0)
     k3 = np.ones((3, 3), np.uint8)
-    lo = cv2.erode(rgb, k3).min(axis=2)
-    hi = cv2.dilate(rgb, k3).max(axis=2)
+    r8, g8, b8 = cv2.split(rgb)
+    lo = cv2.erode(cv2.min(cv2.min(r8, g8), b8), k3)
+    hi = cv2.dilate(cv2.max(cv2.max(r8, g8), b8), k3)
     ok = (lo > 2) & (hi < 253)
     ok[0, :] = ok[-1, :] = ok[:, 0] = ok[:, -1] = False
-    if ok.sum() < 64:
+    if int(np.count_nonzero(ok)) < 64:
         return 0.0
-    flat = ok & (coarse <= _quantile(coarse[ok], 0.5))
-    mean_abs = r[flat].mean(axis=0, dtype=np.float64)  # per channel
-    sig = math.sqrt(math.pi / 2.0) * mean_abs / math.sqrt(gain)
+    flat = (ok & (coarse <= _quantile(coarse[ok], 0.5))).astype(np.uint8)
+    r = cv2.filter2D(rgb.astype(np.float32), cv2.CV_32F, _LAPLACE, borderType=cv2.BORDER_REFLECT)
+    # mean square, not Immerkaer's mean absolute value: variances of independent
+    # texture and noise add, so a photo's own texture is removed exactly by
+    # subtracting its clean reading in quadrature (measured: within 6 % for added
+    # sigma 2..35, against up to 23 % with the mean absolute value)
+    ms = np.array(cv2.mean(cv2.multiply(r, r), mask=flat)[:3], dtype=np.float64)
+    sig = np.sqrt(ms / gain)
     return float(np.sqrt(np.mean(sig * sig)))
 
 
@@ -551,7 +557,7 @@ def _measure(
     coarse = _grad(y, 2.0)
     noise = _noise(y, coarse)
     if scale < 1:
-        channel_noise = _channel_noise(small, _resample_gain(w, aw) * _resample_gain(h, ah))
+        channel_noise = _channel_noise(small, _resample_gain(w, aw) * _resample_gain(h, ah), coarse)
     else:  # an upscaled frame only interpolates the source's grain: measure it there
         channel_noise = _channel_noise(rgb, 36.0)
     timings["noise"] = clock() - t
