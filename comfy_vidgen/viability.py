@@ -289,17 +289,19 @@ def _quantile(a: F32, q: float) -> float:
     return float(np.partition(flat, k)[k])
 
 
-def _noise(y: F32, coarse: F32) -> float:
+def _noise(y: F32, coarse: F32) -> tuple[float, float]:
     """Immerkaer's Laplacian-difference noise estimate (luma, as if white), flatter half.
 
     Used only to remove the noise energy from the gradients of ``_sharpness`` and
     ``_texture``, which see the same filtered luma; the reported ``noise`` metric is
-    ``_channel_noise``.
+    ``_channel_noise``. Also returns the flat/structured split of ``coarse`` (its median).
     """
-    r = np.abs(cv2.filter2D(y, cv2.CV_32F, _LAPLACE, borderType=cv2.BORDER_REFLECT))[1:-1, 1:-1]
+    r = cv2.filter2D(y, cv2.CV_32F, _LAPLACE, borderType=cv2.BORDER_REFLECT)[1:-1, 1:-1]
     c = coarse[1:-1, 1:-1]
-    flat = c <= _quantile(c, 0.5)
-    return float(math.sqrt(math.pi / 2.0) / 6.0 * r[flat].mean())
+    median = _quantile(c, 0.5)
+    flat = (c <= median).astype(np.uint8)
+    mean_abs = cv2.mean(np.abs(r), mask=flat)[0]
+    return float(math.sqrt(math.pi / 2.0) / 6.0 * mean_abs), median
 
 
 # Immerkaer (1996), "Fast noise variance estimation": this kernel is the difference
@@ -338,14 +340,16 @@ def _resample_gain(n_in: int, n_out: int) -> float:
     return float(v.mean() / c0.mean())
 
 
-def _channel_noise(rgb: NDArray[np.uint8], gain: float, coarse: F32 | None = None) -> float:
+def _channel_noise(
+    rgb: NDArray[np.uint8], gain: float, coarse: F32 | None = None, flat_below: float | None = None
+) -> float:
     """Noise sigma per colour channel (RMS over R, G, B), 8-bit levels, in flat unclipped areas.
 
     Per channel, so that noise of the same sigma reads the same whether it is grey,
     independent per channel or chroma-only (luma would read an independent sigma
     as 0.66 of it). ``gain`` is the product of both axes' ``_resample_gain``.
     Flat: the half of the frame with the least luma gradient at sigma 2 px
-    (``coarse``, computed here when not given). Unclipped: no channel of a 3x3
+    (``coarse`` below ``flat_below``, both computed here when not given). Unclipped: no channel of a 3x3
     neighbourhood at 0..2 or 253..255, where clipping would hide the noise.
     Fine texture left in the flat half reads as noise too (0.3-3 levels on clean
     photos); it is what the ``good`` level of the check allows for.
@@ -360,8 +364,10 @@ def _channel_noise(rgb: NDArray[np.uint8], gain: float, coarse: F32 | None = Non
     ok[0, :] = ok[-1, :] = ok[:, 0] = ok[:, -1] = False
     if int(np.count_nonzero(ok)) < 64:
         return 0.0
-    flat = (ok & (coarse <= _quantile(coarse[ok], 0.5))).astype(np.uint8)
-    r = cv2.filter2D(rgb.astype(np.float32), cv2.CV_32F, _LAPLACE, borderType=cv2.BORDER_REFLECT)
+    if flat_below is None:
+        flat_below = _quantile(coarse, 0.5)
+    flat = (ok & (coarse <= flat_below)).astype(np.uint8)
+    r = cv2.filter2D(rgb, cv2.CV_32F, _LAPLACE, borderType=cv2.BORDER_REFLECT)
     # mean square, not Immerkaer's mean absolute value: variances of independent
     # texture and noise add, so a photo's own texture is removed exactly by
     # subtracting its clean reading in quadrature (measured: within 6 % for added
@@ -438,18 +444,26 @@ def _blown(lo: NDArray[np.uint8], y: F32) -> tuple[float, float]:
     a bright sky with detail, glints and lamps are not blown.
     """
     near = lo >= NEAR_WHITE_LEVEL
-    if not near.any():
+    rows = np.flatnonzero(near.any(axis=1))
+    if rows.size == 0:
         return 0.0, 0.0
-    m = cv2.blur(y, (5, 5))
-    var = cv2.blur(y * y, (5, 5)) - m * m
-    mask = (lo >= BLOWN_LEVEL) | (near & (var <= FLAT_STD * FLAT_STD))
+    cols = np.flatnonzero(near.any(axis=0))
+    # only the box around the near-white pixels (plus the 5x5 window) is filtered
+    r0, r1 = max(0, rows[0] - 2), min(lo.shape[0], rows[-1] + 3)
+    c0, c1 = max(0, cols[0] - 2), min(lo.shape[1], cols[-1] + 3)
+    yb = y[r0:r1, c0:c1]
+    m = cv2.blur(yb, (5, 5))
+    var = cv2.blur(yb * yb, (5, 5)) - m * m
+    lob = lo[r0:r1, c0:c1]
+    mask = (lob >= BLOWN_LEVEL) | (near[r0:r1, c0:c1] & (var <= FLAT_STD * FLAT_STD))
     mask8 = cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8))
     n, _, stats, _ = cv2.connectedComponentsWithStats(mask8, connectivity=8)
     areas = stats[1:n, cv2.CC_STAT_AREA]
-    big = areas[areas >= MIN_BLOWN_REGION * mask8.size]
+    frame = lo.size
+    big = areas[areas >= MIN_BLOWN_REGION * frame]
     if big.size == 0:
         return 0.0, 0.0
-    return float(big.sum() / mask8.size), float(big.max() / mask8.size)
+    return float(big.sum() / frame), float(big.max() / frame)
 
 
 @dataclass(frozen=True)
@@ -555,9 +569,10 @@ def _measure(
     timings["resize"] = clock() - t
     t = clock()
     coarse = _grad(y, 2.0)
-    noise = _noise(y, coarse)
+    noise, flat_below = _noise(y, coarse)
     if scale < 1:
-        channel_noise = _channel_noise(small, _resample_gain(w, aw) * _resample_gain(h, ah), coarse)
+        gain = _resample_gain(w, aw) * _resample_gain(h, ah)
+        channel_noise = _channel_noise(small, gain, coarse, flat_below)
     else:  # an upscaled frame only interpolates the source's grain: measure it there
         channel_noise = _channel_noise(rgb, 36.0)
     timings["noise"] = clock() - t
