@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from viability_labelled import bikes_frame, skimage_photo, ev, resize_width
+from viability_labelled import bikes_frame, ev, resize_width, skimage_photo
 
 from comfy_vidgen.viability import video_viability_score
 
