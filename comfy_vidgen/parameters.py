@@ -249,21 +249,14 @@ PARAMETERS: tuple[Parameter, ...] = (
         (("NVENCEncode", "bit_depth"),),
     ),
     Parameter(
-        "camera_path",
-        "VIDGEN_CAMERA_PATH",
         "camera",
-        "The manifest's camera path (motion, easing, start and end crops) for "
+        "VIDGEN_CAMERA",
+        "camera",
+        "The manifest's camera block (motion, easing, start and end crops) for "
         "CameraPathConditioner.",
-        (("CameraPathConditioner", "camera_path"),),
-        derive=lambda m: _camera_path(m),
+        (("CameraPathConditioner", "camera"),),
     ),
 )
-
-
-def _camera_path(m: Manifest) -> Any:
-    from .camera import CameraPath  # numpy: imported when a loader runs, not with the table
-
-    return CameraPath.from_manifest(m)
 
 
 #: ManifestLoader's first two outputs, which are not parameters

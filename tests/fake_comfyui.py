@@ -1121,14 +1121,14 @@ class FakeComfyUI:
         end_w: float,
         end_h: float,
         manifest: Any = None,
-        camera_path: Any = None,
+        camera: Any = None,
     ) -> tuple[dict[str, Any], None]:
         from comfy_vidgen.camera import CameraPath
         from comfy_vidgen.camera.conditioning import motion_bucket_id, prompt_phrase
 
         size = (image.width, image.height)
-        if camera_path is not None:
-            path = CameraPath(camera_path.camera, size)
+        if camera is not None:
+            path = CameraPath(camera, size)
         elif manifest is not None:
             path = CameraPath(manifest.camera, size)
         else:

@@ -66,9 +66,9 @@ def test_loads_file_and_outputs_parameters(manifest_text: str) -> None:
         neg,
         *rest,
     ) = out
-    out_frames, model_fps, model_fps_int, scene_cut_guard, quality, bit_depth, path = rest
+    out_frames, model_fps, model_fps_int, scene_cut_guard, quality, bit_depth, camera = rest
     assert (quality, bit_depth) == (20, "10")  # output defaults, bit depth as the encoder's combo
-    assert path.camera == manifest.camera and path.image_size == (600, 400)
+    assert camera == manifest.camera  # the manifest's camera block, for the conditioner
     assert scene_cut_guard is True
     assert out_frames == 120 and model_fps == pytest.approx(24 * 30 / 119) and model_fps_int == 6
     assert tuple(image.shape) == (1, 400, 600, 3) and image.dtype.__str__() == "torch.float32"

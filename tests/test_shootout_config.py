@@ -10,7 +10,7 @@ from PIL import Image
 
 from comfy_vidgen.cli import main
 from comfy_vidgen.manifest import parse_manifest
-from orchestrator.shootout import (
+from shootout.run import (
     ClipResult,
     ShootoutConfig,
     Variant,

@@ -79,8 +79,8 @@ def _loader(rel: Release) -> Node:
 def _conditioner(rel: Release, nid: int = 2) -> Node:
     """The camera path from the manifest, rendered at model resolution. @1 connects the
     manifest object (whose camera replaces the crop widgets); from @2 the path itself is
-    a link from ManifestLoader.camera_path (the widgets are the editor's view of it)."""
-    source = {"camera_path": L(ML, "camera_path")} if rel.version >= 2 else {}
+    a link from ManifestLoader.camera (the widgets are the editor's view of it)."""
+    source = {"camera": L(ML, "camera")} if rel.version >= 2 else {}
     return Node(
         nid,
         "CameraPathConditioner",

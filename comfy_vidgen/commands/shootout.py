@@ -76,7 +76,7 @@ class _Lines:
 
 def cmd_shootout(args: argparse.Namespace) -> int:
     from orchestrator.fleet import fleet_from_urls, load_fleet
-    from orchestrator.shootout import EngineSetup, run_shootout
+    from shootout.run import EngineSetup, run_shootout
 
     from ..errors import UsageError
     from ..fsutil import check_output

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..manifest import EASINGS, MOTION_TYPES, Manifest, parse_manifest
+from ..manifest import EASINGS, MOTION_TYPES, Camera, Manifest, parse_manifest
 
 _CONDITIONER_OUTPUT = "camera_embedding"
 
@@ -162,10 +162,10 @@ class CameraPathConditioner:
                         "tooltip": "When connected (the @1 graphs), its camera block is used instead of the motion, easing and crop widgets."
                     },
                 ),
-                "camera_path": (
-                    "VIDGEN_CAMERA_PATH",
+                "camera": (
+                    "VIDGEN_CAMERA",
                     {
-                        "tooltip": "The path to condition on, linked from ManifestLoader.camera_path (the @2 graphs); the widgets then show it in the editor. Unlinked: the widgets are the path."
+                        "tooltip": "The manifest's camera block, linked from ManifestLoader.camera (the @2 graphs); the widgets then show it in the editor. Unlinked: the widgets are the path."
                     },
                 ),
             },
@@ -189,7 +189,7 @@ class CameraPathConditioner:
         end_w: float,
         end_h: float,
         manifest: Any = None,
-        camera_path: Any = None,
+        camera: Any = None,
         prompt: Any = None,
         unique_id: Any = None,
     ) -> tuple[Any, ...]:
@@ -200,14 +200,12 @@ class CameraPathConditioner:
 
         keyframe = _to_numpy_u8(image)
         size = (keyframe.shape[1], keyframe.shape[0])
-        if camera_path is not None:
-            if not isinstance(camera_path, CameraPath):
+        if camera is not None:
+            if not isinstance(camera, Camera):
                 from ..camera import CameraError
 
-                raise CameraError(
-                    f"camera_path must be a VIDGEN_CAMERA_PATH, got {type(camera_path).__name__}"
-                )
-            path = CameraPath(camera_path.camera, size)
+                raise CameraError(f"camera must be a VIDGEN_CAMERA, got {type(camera).__name__}")
+            path = CameraPath(camera, size)
         elif manifest is not None:
             path = CameraPath(_manifest(manifest).camera, size)
         else:

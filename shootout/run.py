@@ -10,7 +10,7 @@ verification and audit; QC runs inside verification in *observe* mode (the gate
 verdict is recorded in the audit but a failing clip is still delivered, so the
 report can show it). Then per variant: QC pass rate and score, GPU seconds per
 clip from the audit timings, cost, capacity for N GPUs; hard thresholds first,
-then the weighted score. Outputs: ``report.html`` (``shootout_report``),
+then the weighted score. Outputs: ``report.html`` (``shootout.report``),
 ``locked-settings.json`` for the winner, ``measurements.json`` for
 ``vidgen capacity --from`` and ``summary.json``.
 """
@@ -46,12 +46,11 @@ from comfy_vidgen.manifest import (
 from comfy_vidgen.parameters import generation_keys
 from comfy_vidgen.tomlfile import load_toml_model
 from comfy_vidgen.workflow_specs import all_specs, get_spec
-
-from .dispatcher import Reporter
-from .fleet import FleetConfig
-from .ledger import Job, JobState, Ledger
-from .ledgers import open_ledger
-from .verify import GateFn, Verifier
+from orchestrator.dispatcher import Reporter
+from orchestrator.fleet import FleetConfig
+from orchestrator.ledger import Job, JobState, Ledger
+from orchestrator.ledgers import open_ledger
+from orchestrator.verify import GateFn, Verifier
 
 log = logging.getLogger(__name__)
 
@@ -341,8 +340,8 @@ def not_runnable_reason(v: Variant, setup: EngineSetup) -> str | None:
         return None
     if setup.fleet is None:
         return "the comfyui engine needs --fleet FILE or --comfyui URL"
-    from .client import ComfyClient, TransportError
-    from .workflow import WorkflowError, check, load_workflow
+    from orchestrator.client import ComfyClient, TransportError
+    from orchestrator.workflow import WorkflowError, check, load_workflow
 
     try:
         wf = load_workflow(v.workflow, setup.workflow_dirs)
@@ -659,9 +658,8 @@ def run_shootout(
 ) -> ShootoutResult:
     """Run every variant x shot, measure, rank, and write the report and the lock."""
     from comfy_vidgen.qc import ProfileError, load_profile
-
-    from .engine import ComfyUIEngine, LocalEngine, submit_manifests
-    from .workflow import load_workflow
+    from orchestrator.engine import ComfyUIEngine, LocalEngine, submit_manifests
+    from orchestrator.workflow import load_workflow
 
     if default_engine not in ENGINES:
         raise UsageError(f"--engine must be one of {', '.join(ENGINES)}, got {default_engine!r}")
@@ -844,7 +842,7 @@ def measurements(result: ShootoutResult) -> dict[str, Any]:
 
 
 def write_outputs(result: ShootoutResult) -> None:
-    from .shootout_report import render_report
+    from .report import render_report
 
     out = result.out_dir
     lock = locked_settings(result)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .shootout import ClipResult, ShootoutResult, VariantResult
+    from .run import ClipResult, ShootoutResult, VariantResult
 
 log = logging.getLogger(__name__)
 
