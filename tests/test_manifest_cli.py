@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import photo
 
 VIDGEN = [sys.executable, "-m", "comfy_vidgen.cli"]
 
@@ -181,3 +182,36 @@ def test_help_is_fast_and_torch_free() -> None:
 
 def test_no_command_is_usage_error() -> None:
     assert run().returncode == 2
+
+
+@pytest.mark.parametrize("size", [(1200, 800), (1600, 900), (900, 1600)])
+def test_zoom_end_crop_fits_any_keyframe_aspect(tmp_path: Path, size: tuple[int, int]) -> None:
+    """`--end 1.4x@0.5,0.45` (the README's example) works on 3:2, 16:9 and 9:16 photos:
+    the full output-aspect crop zoomed in 1.4x, kept inside the image."""
+    import cv2
+    from PIL import Image
+
+    from comfy_vidgen.manifest import load_manifest
+
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    Image.fromarray(cv2.resize(photo("coffee"), size)).save(shoot / "k.jpg", quality=92)
+    out = tmp_path / "m.json"
+    r = subprocess.run(
+        [sys.executable, "-m", "comfy_vidgen.cli", "manifest", "new", str(shoot / "k.jpg"),
+         "--motion", "zoom_in", "--start", "full", "--end", "1.4x@0.5,0.45", "--seed", "11",
+         "--input-root", str(shoot), "-o", str(out)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    cam = load_manifest(out).camera
+    assert cam.end_frame.w == pytest.approx(cam.start_frame.w / 1.4)
+    assert cam.end_frame.h == pytest.approx(cam.start_frame.h / 1.4)
+    assert 0 <= cam.end_frame.y and cam.end_frame.y + cam.end_frame.h <= 1 + 1e-9
+    for bad in ("0.9x@0.5,0.5", "2x@1.5,0.5", "x@0.5,0.5"):
+        r = subprocess.run(
+            [sys.executable, "-m", "comfy_vidgen.cli", "manifest", "new", str(shoot / "k.jpg"),
+             "--motion", "zoom_in", "--end", bad, "--seed", "1", "--input-root", str(shoot)],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert r.returncode == 2 and "--end" in r.stderr, (bad, r.stderr)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -36,9 +38,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     n.add_argument(
         "--start",
         default="full",
-        help="start crop X,Y,W,H normalised to the keyframe, or 'full' (largest centred crop)",
+        help="start crop X,Y,W,H normalised to the keyframe, 'full' (the largest centred crop "
+        "of the output aspect) or ZOOMx@CX,CY (the full crop zoomed in ZOOM times, centred "
+        "near CX,CY; fits any keyframe aspect)",
     )
-    n.add_argument("--end", required=True, help="end crop X,Y,W,H, or 'full'")
+    n.add_argument("--end", required=True, help="end crop: X,Y,W,H, 'full' or ZOOMx@CX,CY")
     n.add_argument("--easing", default="ease_in_out", help="linear, ease_in, ease_out, ease_in_out")
     n.add_argument(
         "--workflow",
@@ -95,15 +99,37 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     s.set_defaults(func=cmd_schema)
 
 
-def _crop(text: str, what: str) -> dict[str, float] | str:
+#: ``1.4x@0.5,0.45``: zoom factor, then the centre (normalised to the keyframe)
+_ZOOM = re.compile(r"^\s*([0-9.]+)\s*x\s*@\s*([0-9.]+)\s*,\s*([0-9.]+)\s*$", re.I)
+
+
+def _crop(text: str, what: str) -> dict[str, float] | str | tuple[float, float, float]:
+    """X,Y,W,H; 'full'; or (zoom, cx, cy), resolved once the keyframe's size is known."""
     if text.strip().lower() == "full":
         return "full"
+    m = _ZOOM.match(text)
+    if m:
+        zoom, cx, cy = (float(g) for g in m.groups())
+        if not (math.isfinite(zoom) and zoom >= 1.0 and 0 <= cx <= 1 and 0 <= cy <= 1):
+            raise UsageError(
+                f"--{what} {text!r}: ZOOM must be >= 1 and CX,CY within 0..1 (e.g. 1.4x@0.5,0.45)"
+            )
+        return (zoom, cx, cy)
     try:
         x, y, w, h = (float(v) for v in text.split(","))
     except ValueError:
         raise UsageError(
-            f"--{what} must be X,Y,W,H (four numbers) or 'full', got {text!r}"
+            f"--{what} must be X,Y,W,H (four numbers), 'full' or ZOOMx@CX,CY, got {text!r}"
         ) from None
+    return {"x": x, "y": y, "w": w, "h": h}
+
+
+def _zoomed(full: dict[str, float], zoom: float, cx: float, cy: float) -> dict[str, float]:
+    """The full output-aspect crop shrunk ``zoom`` times, centred on (cx, cy) as far as it
+    stays inside the keyframe: the same aspect as the output on any keyframe."""
+    w, h = full["w"] / zoom, full["h"] / zoom
+    x = min(max(cx - w / 2, 0.0), 1.0 - w)
+    y = min(max(cy - h / 2, 0.0), 1.0 - h)
     return {"x": x, "y": y, "w": w, "h": h}
 
 
@@ -120,14 +146,20 @@ def cmd_new(args: argparse.Namespace) -> int:
     if args.output is not None:
         check_output(args.output, [args.keyframe])
     start, end = _crop(args.start, "start"), _crop(args.end, "end")
-    if "full" in (start, end):
+    if not (isinstance(start, dict) and isinstance(end, dict)):
         try:
             info = probe_image(args.keyframe)
         except ImageError as e:
             raise UsageError(str(e)) from None
         full = full_crop(info.width, info.height, *size)
-        start = full if start == "full" else start
-        end = full if end == "full" else end
+        start = (
+            full
+            if start == "full"
+            else _zoomed(full, *start)
+            if isinstance(start, tuple)
+            else start
+        )
+        end = full if end == "full" else _zoomed(full, *end) if isinstance(end, tuple) else end
     seed = args.seed
     if seed is None:
         seed = secrets.randbits(64)
