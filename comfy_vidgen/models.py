@@ -403,9 +403,39 @@ def fetch(
     )
 
 
+def logical_path(path: str | os.PathLike[str]) -> Path:
+    """A relative path resolved against the *logical* working directory (``$PWD``, what
+    the shell shows), not the physical one: in a symlinked ``custom_nodes/comfy-vidgen``,
+    ``../..`` is the ComfyUI the link lives in, as ``cd ../..`` would take you."""
+    p = Path(path).expanduser()
+    if p.is_absolute():
+        return p
+    pwd = os.environ.get("PWD")
+    try:
+        same = pwd is not None and os.path.samefile(pwd, os.getcwd())
+    except OSError:
+        same = False
+    base = pwd if same and pwd is not None else os.getcwd()
+    return Path(os.path.normpath(os.path.join(base, p)))
+
+
+def looks_like_comfyui(d: Path) -> bool:
+    return (d / "main.py").is_file() and (d / "models").is_dir() and (d / "comfy").is_dir()
+
+
+def enclosing_comfyui(start: str | os.PathLike[str] = ".") -> Path | None:
+    """The ComfyUI checkout the (logical) working directory is in, e.g. from
+    ``ComfyUI/custom_nodes/comfy-vidgen``; None outside one."""
+    d = logical_path(start)
+    for cand in (d, *d.parents):
+        if looks_like_comfyui(cand):
+            return cand
+    return None
+
+
 def comfyui_models_root(comfyui_dir: str | os.PathLike[str]) -> Path:
     """``<ComfyUI>/models`` after checking that the directory looks like ComfyUI."""
-    d = Path(comfyui_dir)
+    d = logical_path(comfyui_dir)
     if not (d / "models").is_dir():
         raise ModelsError(f"{d} does not look like a ComfyUI checkout (no models/ folder)")
     return d / "models"

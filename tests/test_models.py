@@ -137,3 +137,39 @@ def test_env_models_dir_is_searched(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     (tmp_path / "rife" / entry.filename).write_bytes(b"x")
     assert locate(entry) == tmp_path / "rife" / entry.filename
     assert verify(entry).status == "size_mismatch"
+
+
+def test_comfyui_dir_follows_the_logical_path_of_a_symlinked_install(tmp_path: Path) -> None:
+    """docs/comfyui.md's install: the pack symlinked into custom_nodes, commands run from
+    there. `--comfyui-dir ../..` and the default both mean the ComfyUI the link is in."""
+    import os
+    import subprocess
+    import sys
+
+    comfy = tmp_path / "ComfyUI"
+    for d in ("comfy", "models", "custom_nodes"):
+        (comfy / d).mkdir(parents=True)
+    (comfy / "main.py").write_text("")
+    pack = tmp_path / "src" / "comfy-vidgen"
+    pack.mkdir(parents=True)
+    link = comfy / "custom_nodes" / "comfy-vidgen"
+    link.symlink_to(pack)
+    env = {k: v for k, v in os.environ.items() if k != "VIDGEN_MODELS_DIR"}
+    env["PWD"] = str(link)  # what the shell shows after `cd ComfyUI/custom_nodes/comfy-vidgen`
+    cli = [sys.executable, "-m", "comfy_vidgen.cli", "models", "list", "rife-4.25", "--json"]
+    for extra in (["--comfyui-dir", "../.."], []):
+        r = subprocess.run(
+            [*cli, *extra], cwd=link, env=env, capture_output=True, text=True, timeout=60
+        )
+        assert r.returncode == 0, r.stderr
+        row = json.loads(r.stdout.splitlines()[0])
+        assert row["present"] is False and row["name"] == "rife-4.25"
+        if not extra:
+            assert f"using the ComfyUI you are in: {comfy}" in r.stderr
+    # the physical parent of the pack is no ComfyUI: without $PWD it is refused clearly
+    env.pop("PWD")
+    r = subprocess.run(
+        [*cli, "--comfyui-dir", "../.."], cwd=pack, env=env, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 2 and "does not look like a ComfyUI checkout" in r.stderr

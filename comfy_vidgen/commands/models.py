@@ -39,7 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
             type=Path,
             default=None,
             metavar="DIR",
-            help="a ComfyUI checkout: use DIR/models as the models root",
+            help="a ComfyUI checkout: use DIR/models as the models root (relative to the "
+            "directory your shell shows, so symlinked installs work). Default: the ComfyUI "
+            "you are in (e.g. from custom_nodes/comfy-vidgen), unless $VIDGEN_MODELS_DIR is set",
         )
         add_json_flag(q)
 
@@ -66,13 +68,21 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _select(args: argparse.Namespace) -> tuple[Any, list[Any], Path | None]:
+    import os
+    import sys
+
     from ..fsutil import check_output
-    from ..models import ModelsError, comfyui_models_root, load_lock
+    from ..models import ModelsError, comfyui_models_root, enclosing_comfyui, load_lock
 
     try:  # the lock, the names and the folders all come from the command line
         lock = load_lock(args.lock)
         entries = [lock.get(n) for n in args.names] if args.names else list(lock.models)
         root = comfyui_models_root(args.comfyui_dir) if args.comfyui_dir else args.dest
+        if root is None and args.comfyui_dir is None and not os.environ.get("VIDGEN_MODELS_DIR"):
+            found = enclosing_comfyui()
+            if found is not None:
+                root = comfyui_models_root(found)
+                print(f"using the ComfyUI you are in: {found}", file=sys.stderr)
     except ModelsError as e:
         raise UsageError(str(e)) from None
     if root is not None and getattr(args, "func", None) is cmd_fetch:
