@@ -218,6 +218,10 @@ def main() -> int:
     ap.add_argument("--size", default="512x288", help="output WxH (default 512x288)")
     ap.add_argument("--speed", action="store_true", help="also the CPU cost at 1024x576")
     ap.add_argument("--reps", type=int, default=2, help="repetitions of the cost run")
+    ap.add_argument("--speed-only", action="store_true", help="only the CPU cost comparison")
+    ap.add_argument(
+        "--scenes", default="", help="PHOTO:MOTION:PX,... instead of the set, e.g. coffee:tilt:4"
+    )
     args = ap.parse_args()
 
     from comfy_vidgen.interpolate import load_ifnet
@@ -226,7 +230,15 @@ def main() -> int:
     torch.set_grad_enabled(False)
     model = load_ifnet(require("rife-4.25"))
     w, h = (int(v) for v in args.size.split("x"))
-    if args.quick:
+    if args.speed_only:
+        speed(model, args.reps)
+        return 0
+    if args.scenes:
+        scenes = [
+            Scene(ph, mo, float(px))
+            for ph, mo, px in (spec.split(":") for spec in args.scenes.split(","))
+        ]
+    elif args.quick:
         scenes = [Scene("astronaut", "pan", s) for s in (2.0, 4.0, 8.0)]
     else:
         scenes = [
