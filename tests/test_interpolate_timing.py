@@ -72,8 +72,9 @@ def positions(frames: torch.Tensor, inputs: torch.Tensor, n: int, m: int, step: 
 
 
 def test_midpoint_timing_puts_every_frame_at_its_true_time(model: LoadedModel) -> None:
-    """A 2 px-per-frame pan of a real photo, 5 -> 21 (the 25 -> 120 step of ~0.2 frame)."""
-    n, m, step = 5, 21, 2
+    """A 2 px-per-frame pan of a real photo, 5 -> 22 (steps of 4/21 frame, like 25 -> 120's
+    24/119: only the end frames land on inputs)."""
+    n, m, step = 5, 22, 2
     frames = pan("astronaut", n, 224, 128, step)
     truth = np.array([(s.pair + s.t) * step for s in schedule(n, m)])
     err = {}
