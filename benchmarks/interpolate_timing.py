@@ -143,8 +143,10 @@ class Timing:
     max: float
     dups: int
     curve: list[float]  # mean signed error per t bin
-    qc_dups: int = 0  # the QC judder metric on the same frames (no truth, path only)
-    qc_dev: float = 0.0
+    #: the QC judder metric on the same frames (no truth, path only); -1 where the path's
+    #: steps are too short to be judged (< judder.MIN_STEP_PX)
+    qc_dups: int = -1
+    qc_dev: float = -1.0
 
 
 def qc_judder(r: Renderer, frames: np.ndarray, tm: Timing) -> Timing:
@@ -153,7 +155,8 @@ def qc_judder(r: Renderer, frames: np.ndarray, tm: Timing) -> Timing:
 
     rects = np.array([r.rect(j * (N - 1) / (M - 1)) for j in range(M)])
     st = analyze_frames(iter(frames), 30.0, rects=rects).metrics()["stability"]
-    tm.qc_dups, tm.qc_dev = st["judder_near_duplicates"], st["judder_step_dev"]
+    if st["judder_near_duplicates"] is not None:
+        tm.qc_dups, tm.qc_dev = st["judder_near_duplicates"], st["judder_step_dev"]
     return tm
 
 
@@ -268,12 +271,13 @@ def main() -> int:
                   f"{tm.qc_dups:6d} {tm.qc_dev:6.3f}  {curve}{note}", flush=True)  # fmt: skip
     print("\nall scenes:")
     for meth, tms in summary.items():
+        judged = [t for t in tms if t.qc_dups >= 0] or [Timing(0, 0, 0, [], 0, 0.0)]
         rms = math.sqrt(float(np.mean([t.rms**2 for t in tms])))
         print(f"  {meth:<10} RMS {rms:.3f} px, worst max {max(t.max for t in tms):.3f} px, "
               f"near-duplicate steps {sum(t.dups for t in tms)}; QC judder: near-duplicates "
-              f"max {max(t.qc_dups for t in tms)} min {min(t.qc_dups for t in tms)}, "
-              f"step_dev max {max(t.qc_dev for t in tms):.3f} "
-              f"min {min(t.qc_dev for t in tms):.3f}")  # fmt: skip
+              f"max {max(t.qc_dups for t in judged)} min {min(t.qc_dups for t in judged)}, "
+              f"step_dev max {max(t.qc_dev for t in judged):.3f} "
+              f"min {min(t.qc_dev for t in judged):.3f}")  # fmt: skip
     a, m = summary["arbitrary"], summary["midpoint"]
     ratios = [mi.rms / ai.rms for ai, mi in zip(a, m, strict=True) if ai.rms > 0]
     print(f"  midpoint / arbitrary RMS per scene: worst {max(ratios):.2f}, "
