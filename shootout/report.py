@@ -309,6 +309,7 @@ _METRICS = [
     ("stability.flicker_hf_max", "flicker max", "max"),
     ("stability.frozen_frames", "frozen", "max"),
     ("stability.motion_jerk_px", "jerk px", "max"),
+    ("stability.judder_near_duplicates", "near-dup steps", "max"),
     ("fidelity.ssim", "first-frame SSIM", "mean"),
     ("path.mean_px", "path err px", "mean"),
     ("motion.mean_px", "motion px/frame", "mean"),

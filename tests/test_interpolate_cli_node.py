@@ -100,3 +100,35 @@ def test_node_returns_exact_count(have_weights: None) -> None:
     assert out.shape == (10, 96, 128, 3) and out.dtype == torch.float32
     assert torch.equal(out[0], frames[0]) and torch.equal(out[-1], frames[-1])
     assert torch.equal(out[3], frames[1])  # p = 3 * 3 / 9 = 1
+
+
+def test_timing_option_cli_and_node(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], have_weights: None
+) -> None:
+    """Midpoint timing is the default in both; arbitrary stays selectable; bad names refused."""
+    opt = RIFEInterpolate.INPUT_TYPES()["optional"]["timing"]
+    assert opt[0] == ["midpoint", "arbitrary"] and opt[1]["default"] == "midpoint"
+    assert opt[1]["tooltip"]
+    src = tmp_path / "in"
+    src.mkdir()
+    frames = _pan(3)
+    for i, f in enumerate(frames):
+        Image.fromarray(f).save(src / f"{i:03d}.png")
+    recs = {}
+    for timing in (None, "arbitrary"):
+        out = tmp_path / f"out-{timing}"
+        extra = ["--timing", timing] if timing else []
+        assert (
+            main(["interpolate", str(src), "--frames", "9", "-o", str(out), "--json", *extra]) == 0
+        )
+        recs[timing] = json.loads(capsys.readouterr().out)
+    assert (recs[None]["timing"], recs[None]["network_passes"]) == ("midpoint", 2)
+    assert (recs["arbitrary"]["timing"], recs["arbitrary"]["network_passes"]) == ("arbitrary", 6)
+    bad = ["interpolate", str(src), "--frames", "9", "-o", str(tmp_path / "o"), "--timing", "x"]
+    assert main(bad) == 2 and "midpoint, arbitrary" in capsys.readouterr().err
+    t = torch.from_numpy(frames).float() / 255.0
+    model = RIFEInterpolate.INPUT_TYPES()["required"]["model"][0][0]
+    (mid,) = RIFEInterpolate().interpolate(t, 9, model, "auto", 4, True)
+    (arb,) = RIFEInterpolate().interpolate(t, 9, model, "auto", 4, True, "arbitrary")
+    assert torch.equal(mid[4], t[1]) and torch.equal(arb[4], t[1])
+    assert not torch.equal(mid[1], arb[1])  # different methods, same schedule

@@ -49,6 +49,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="warp across detected cuts too (default: nearest frame at a cut)",
     )
     p.add_argument(
+        "--timing",
+        metavar="METHOD",
+        default=None,
+        help="midpoint (default): RIFE at t = 0.5 per pair, flows re-timed so every frame "
+        "sits at its true time; arbitrary: RIFE fed each frame's t (the old behaviour, "
+        "near-duplicate frames next to the input frames)",
+    )
+    p.add_argument(
         "--model",
         default="rife-4.25",
         help="a models.lock.json name or a weights file path (default rife-4.25)",
@@ -99,13 +107,16 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
 
     from ..encode.probe import refuse_damaged
     from ..fsutil import check_output
-    from ..interpolate import load_ifnet, retime
+    from ..interpolate import DEFAULT_TIMING, TIMINGS, load_ifnet, retime
     from ..interpolate.frames_io import VIDEO_EXTENSIONS, read_frames, write_png_dir
 
     if not 2 <= args.frames <= 20_000:
         raise UsageError(f"--frames must be in 2..20000, got {args.frames}")
     if args.batch_size is not None and not 1 <= args.batch_size <= 256:
         raise UsageError(f"--batch-size must be in 1..256, got {args.batch_size}")
+    timing = args.timing or DEFAULT_TIMING
+    if timing not in TIMINGS:
+        raise UsageError(f"--timing must be one of {', '.join(TIMINGS)}, got {timing!r}")
     to_video = args.output.suffix.lower() in VIDEO_EXTENSIONS
     if not to_video and args.output.suffix:
         raise UsageError(
@@ -138,6 +149,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
             model,
             batch_size=args.batch_size,
             scene_cut_guard=not args.no_scene_cut_guard,
+            timing=timing,
             on_progress=bar.update if bar else None,
         )
     finally:
@@ -165,6 +177,8 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
         "height": int(out_u8.shape[1]),
         "interpolated": result.interpolated,
         "copied": result.copied,
+        "timing": timing,
+        "network_passes": result.network_passes,
         "scene_cuts": result.cuts,
         "device": args.device,
         "dtype": str(model.dtype).removeprefix("torch."),

@@ -5,10 +5,12 @@ Importing this package imports torch; command modules import it inside handlers.
 
 from __future__ import annotations
 
-from .ifnet import IFNet, pad_multiple
+from .ifnet import IFNet, pad_multiple, synthesize
 from .retime import (
     DEFAULT_CUT_HIST,
     DEFAULT_CUT_SSIM,
+    DEFAULT_TIMING,
+    TIMINGS,
     RetimeError,
     RetimeResult,
     Sample,
@@ -21,15 +23,18 @@ from .weights import LoadedModel, WeightsError, load_ifnet
 __all__ = [
     "DEFAULT_CUT_HIST",
     "DEFAULT_CUT_SSIM",
+    "DEFAULT_TIMING",
     "IFNet",
     "LoadedModel",
     "RetimeError",
     "RetimeResult",
     "Sample",
+    "TIMINGS",
     "WeightsError",
     "detect_cuts",
     "load_ifnet",
     "pad_multiple",
     "retime",
     "schedule",
+    "synthesize",
 ]

@@ -307,6 +307,19 @@ class IFNet(nn.Module):
           them, and a 2x2 mean gives the reduction. Full-resolution tensors are
           built from the first block whose successor needs every pixel.
         """
+        flow, logit = self.flow_stacked(both, t, scale)
+        b = both.shape[0] // 2
+        flows = torch.cat([flow[:, :2], flow[:, 2:4]], 0)
+        warped = self._warp(both[:, :3], flows)
+        return torch.lerp(warped[b:], warped[:b], torch.sigmoid(logit))
+
+    def flow_stacked(self, both: Tensor, t: Tensor, scale: float = 1.0) -> tuple[Tensor, Tensor]:
+        """The last block's full-resolution flows [B, 4, H, W] (t->0 then t->1, pixels)
+        and fusion-mask logit [B, 1, H, W] (weight of the first frame), fp32.
+
+        ``interpolate_stacked`` warps both frames by these and blends them; the
+        true-time retime reads them at t = 0.5 and re-times them (``synthesize``).
+        """
         b, h, w = both.shape[0] // 2, both.shape[2], both.shape[3]
         blocks = (self.block0, self.block1, self.block2, self.block3, self.block4)
         scales = [base / scale for base in BLOCK_SCALES]
@@ -339,11 +352,9 @@ class IFNet(nn.Module):
             else:
                 flow = flow + _resize(small[:, :4], s) * s
             assert flow is not None
-            flows = torch.cat([flow[:, :2], flow[:, 2:4]], 0)
             if last:
-                warped = self._warp(both[:, :3], flows)
-                m = torch.sigmoid(_resize(small[:, 4:5], s))
-                return torch.lerp(warped[b:], warped[:b], m)
+                return flow, _resize(small[:, 4:5], s)
+            flows = torch.cat([flow[:, :2], flow[:, 2:4]], 0)
             warped = self._warp(both, flows)
             lo = _resize(warped, 1.0 / s_next)
             extra = [
@@ -356,6 +367,39 @@ class IFNet(nn.Module):
     def forward(self, img0: Tensor, img1: Tensor, t: Tensor, scale: float = 1.0) -> Tensor:
         """Plain two-frame call (encodes both frames); the retimer uses the split API."""
         return self.interpolate(self.pack(img0), self.pack(img1), t, scale)
+
+
+def synthesize(frames: Tensor, flow: Tensor, logit: Tensor, t: Tensor) -> Tensor:
+    """Frames at times ``t`` [B] from RIFE's t = 0.5 output of their pair.
+
+    ``frames`` [2, 3, H, W] (first, second), ``flow`` [1, 4, H, W] and ``logit``
+    [1, 1, H, W] from ``flow_stacked`` at t = 0.5. RIFE is accurate at t = 0.5 but
+    under-moves near 0 and 1 (docs/interpolate.md), so instead of asking it for t the
+    midpoint motion is re-timed, assuming constant velocity over the pair (as Super
+    SloMo, Jiang et al. CVPR 2018, eq. 4, does from end-point flows):
+
+    * a point at x at time t sits at x + (0.5 - t) v at the midpoint, with
+      v = F_0.5->1 - F_0.5->0 (pixels per pair), so the midpoint fields are read there
+      (one backward warp, v taken at x: first-order);
+    * F_t->0 = 2t F_0.5->0 and F_t->1 = 2(1 - t) F_0.5->1;
+    * the fusion mask keeps its occlusion evidence and moves its prior: the odds of
+      the first frame become odds_0.5 (1 - t) / t, i.e. logit + log((1 - t) / t).
+
+    At t = 0.5 this is RIFE's own t = 0.5 frame; at t -> 0 it tends to the first frame.
+    """
+    _, _, h, w = flow.shape
+    base, k = _base_grid(h, w, flow.device)
+    b = t.shape[0]
+    tt = t.to(flow.device, torch.float32).view(b, 1, 1, 1)
+    field = torch.cat([flow, logit], 1).expand(b, -1, -1, -1)
+    shift = (0.5 - tt) * (flow[:, 2:4] - flow[:, :2])
+    field = _backwarp(field, shift, base, k)
+    f0 = field[:, :2] * (2.0 * tt)
+    f1 = field[:, 2:4] * (2.0 * (1.0 - tt))
+    m = torch.sigmoid(field[:, 4:5] + torch.log((1.0 - tt) / tt))
+    w0 = _backwarp(frames[:1].expand(b, -1, -1, -1), f0, base, k)
+    w1 = _backwarp(frames[1:2].expand(b, -1, -1, -1), f1, base, k)
+    return torch.lerp(w1, w0, m)
 
 
 def pad_multiple(scale: float = 1.0) -> int:

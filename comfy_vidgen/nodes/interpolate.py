@@ -70,7 +70,9 @@ class RIFEInterpolate:
     DESCRIPTION = (
         "Retimes a frame batch to exactly target_frames frames with RIFE 4.25: output j sits "
         "at j*(N-1)/(M-1) on the input timeline; frames landing on inputs are copied "
-        "bit-exactly. Encoder features are computed once per frame and timesteps run in "
+        "bit-exactly. Every frame is placed at its true time: RIFE runs once per pair at "
+        "t = 0.5 and its flows are re-timed (timing=arbitrary asks RIFE for each t, as "
+        "before). Encoder features are computed once per frame and samples run in "
         "batches; pairs that look like a hard cut take the nearest frame instead of warping."
     )
     RETURN_TYPES = ("IMAGE",)
@@ -79,6 +81,8 @@ class RIFEInterpolate:
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, Any]:
+        from ..interpolate import DEFAULT_TIMING, TIMINGS
+
         files = _model_files() or ["rife-4.25.pkl"]
         return {
             "required": {
@@ -118,7 +122,19 @@ class RIFEInterpolate:
                         "tooltip": "Use the nearest frame instead of warping across a hard cut.",
                     },
                 ),
-            }
+            },
+            "optional": {
+                "timing": (
+                    list(TIMINGS),
+                    {
+                        "default": DEFAULT_TIMING,
+                        "tooltip": "midpoint: RIFE at t = 0.5 once per pair, its flows re-timed "
+                        "so every frame sits at its true time (no near-duplicates, faster). "
+                        "arbitrary: RIFE asked for each frame's t (the old behaviour; it "
+                        "under-moves near the input frames).",
+                    },
+                ),
+            },
         }
 
     def interpolate(
@@ -129,8 +145,9 @@ class RIFEInterpolate:
         dtype: str = "auto",
         batch_size: int = 0,
         scene_cut_guard: bool = True,
+        timing: str | None = None,
     ) -> tuple[Any]:
-        from ..interpolate import retime
+        from ..interpolate import DEFAULT_TIMING, retime
         from ..interpolate.cache import cached_cpu_model, device_copy
         from ._comfy import progress_callback
 
@@ -143,6 +160,7 @@ class RIFEInterpolate:
                 net,
                 batch_size=int(batch_size) or None,
                 scene_cut_guard=bool(scene_cut_guard),
+                timing=str(timing or DEFAULT_TIMING),
                 on_progress=progress_callback(int(target_frames)),
             )
         finally:

@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 from ..errors import VidgenError
 from . import flash as fl
 from . import pattern as pt
+from .judder import judder
 from .motion import (
     GlobalMotion,
     Similarity,
@@ -369,6 +370,7 @@ class Analyzer:
             "motion_jerk_px": _r(max(jerks), 3) if jerks else None,
             "frozen_frames": len(self.frozen),
             "longest_frozen_run": _longest_run(self.frozen),
+            **judder(self.steps, self.expected, self.probe),
             "black_frames": len(self.black),
             "scene_cuts": len(self.cuts),
             "scene_cut_frames": self.cuts[:50],
