@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from comfy_vidgen.encode.delivery import output_subfolder
 from comfy_vidgen.manifest import (
     Manifest,
     ManifestError,
@@ -111,8 +112,8 @@ WorkflowSource = Callable[[str], Workflow]
 
 
 def _sidecar_location(attempt: Attempt, manifest_id: str) -> tuple[str, str]:
-    """Where NVENCEncode writes for this attempt: ``vidgen/<manifest id>/<attempt job id>``."""
-    return f"vidgen/{manifest_id}", attempt.attempt_job_id
+    """Where NVENCEncode writes for this attempt (subfolder, file stem)."""
+    return output_subfolder(manifest_id), attempt.attempt_job_id
 
 
 class Dispatcher:

@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -109,18 +109,7 @@ class ComfyUIEngine:
         return self.dispatcher.run(job_ids, stop, timeout_s)
 
 
-@dataclass
-class LocalResult:
-    """What a local pipeline run hands back (``comfy_vidgen.pipeline`` result duck type)."""
-
-    mp4: Path
-    sha256: str
-    sidecar: Path | None = None
-    encoder: str | None = None
-    timings: dict[str, float] = field(default_factory=dict)
-
-
-#: ``runner(manifest, input_root, out_dir, job_id, on_progress) -> result with .mp4/.sha256``
+#: ``runner(manifest, input_root, out_dir, job_id, on_progress) -> PipelineResult``
 LocalRunner = Callable[..., Any]
 
 

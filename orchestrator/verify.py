@@ -114,6 +114,8 @@ class Verifier:
             if not ok:
                 problems.append(f"{name} {got} (expected {want})")
 
+        damaged = bool(info.get("damaged"))  # decode errors, or fewer frames than promised
+        cmp("damaged", False, info.get("damage") if damaged else False, not damaged)
         cmp("frames", expected.frames, info.get("frames"), info.get("frames") == expected.frames)
         fps = info.get("fps")
         cmp(

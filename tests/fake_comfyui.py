@@ -1203,7 +1203,7 @@ class FakeComfyUI:
         manifest: Any = None,
         audio: Any = None,
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        from comfy_vidgen.encode.delivery import ADHOC, job_name
+        from comfy_vidgen.encode.delivery import job_name, output_subfolder
         from comfy_vidgen.encode.errors import EncoderUnavailable
 
         # a rack whose FFmpeg lacks NVENC: the real node's choice and messages
@@ -1222,7 +1222,7 @@ class FakeComfyUI:
         if self._chance("wrong_frames"):
             self.stats.fault("wrong_frames")
             frames -= 1
-        subfolder = f"vidgen/{manifest.id if manifest is not None else ADHOC}"
+        subfolder = output_subfolder(manifest.id if manifest is not None else None)
         folder = self.output_dir / subfolder
         if self.zero_work:
             data = f"zero-work {name}\n".encode()

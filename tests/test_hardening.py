@@ -253,3 +253,17 @@ def test_check_output_rules(tmp_path: Path) -> None:
     ]  # fmt: skip  # (the checks create nothing)
     with pytest.raises(UsageError, match="same file"):
         check_distinct([("-o", tmp_path / "a.png"), ("--sheet", tmp_path / "." / "a.png")])
+
+
+def test_verification_refuses_a_damaged_delivery(tmp_path: Path) -> None:
+    """The orchestrator's verifier reads the probe's damage report, not only the count."""
+    from orchestrator.verify import Expected, Verifier
+
+    cut = _truncated_clip(tmp_path)
+    res = Verifier().verify(cut, Expected(frames=120, fps=30.0, width=128, height=72), None)
+    assert not res.ok and res.checks["damaged"]["ok"] is False
+    assert "damaged" in (res.error or "") and "promises 120" in (res.error or "")
+    good = Verifier().verify(
+        tmp_path / "full.mp4", Expected(frames=120, fps=30.0, width=128, height=72), None
+    )
+    assert good.checks["damaged"]["ok"] is True

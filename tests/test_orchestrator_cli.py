@@ -17,7 +17,8 @@ from fake_comfyui import FakeComfyUI, make_test_video
 from orchestrator_inputs import build_test_graph, write_test_manifests
 
 from comfy_vidgen.errors import UsageError
-from orchestrator.engine import LocalEngine, LocalResult, submit_manifests
+from comfy_vidgen.pipeline import PipelineResult
+from orchestrator.engine import LocalEngine, submit_manifests
 from orchestrator.fleet import load_fleet
 from orchestrator.ledger import JobState, SqliteLedger
 
@@ -174,7 +175,7 @@ def test_local_engine_shares_ledger_verification_and_audit(
     manifests = write_test_manifests(input_root, tmp_path / "m", 2, keyframe=coffee_jpeg)
     calls: list[str] = []
 
-    def runner(m: Any, root: Path, work: Path, job_id: str, on_progress: Any) -> LocalResult:
+    def runner(m: Any, root: Path, work: Path, job_id: str, on_progress: Any) -> PipelineResult:
         import hashlib
 
         calls.append(job_id)
@@ -183,7 +184,8 @@ def test_local_engine_shares_ledger_verification_and_audit(
         frames = m.output.frames - (1 if m.generation.seed == 1 else 0)  # seed 1: a bad output
         data = make_test_video(m.output.width, m.output.height, frames, m.output.fps)
         (work / "v.mp4").write_bytes(data)
-        return LocalResult(work / "v.mp4", hashlib.sha256(data).hexdigest(), encoder="libx265")
+        sha = hashlib.sha256(data).hexdigest()
+        return PipelineResult(work / "v.mp4", sha, None, "libx265", "test runner", frames)
 
     ledger = SqliteLedger(tmp_path / "l.db")
     ids = {s.job.job_id for s in submit_manifests(ledger, manifests, input_root) if s.job}

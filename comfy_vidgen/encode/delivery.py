@@ -46,6 +46,13 @@ def _manifest_of(manifest: Any) -> Any:
     return parse_manifest(manifest, source="manifest input")
 
 
+def output_subfolder(manifest_id: str | None) -> str:
+    """Where NVENCEncode writes in ComfyUI's output folder (POSIX, relative to it): the
+    orchestrator looks a finished attempt up there after a restart, so this is the one
+    definition of that layout."""
+    return f"vidgen/{manifest_id if manifest_id is not None else ADHOC}"
+
+
 def job_name(job_id: str, prefix: str, now: datetime | None = None) -> str:
     """The orchestrator's job id as is (validated), else ``<prefix>_<timestamp>``."""
     job_id = job_id.strip()
@@ -109,7 +116,7 @@ def deliver(
                     sample_rate=audio_in.sample_rate,
                     gain_db=a.gain_db,
                 )
-    subfolder = f"vidgen/{m.id if m is not None else ADHOC}"
+    subfolder = output_subfolder(m.id if m is not None else None)
     name = job_name(job_id, filename_prefix)
     folder = Path(output_dir, *subfolder.split("/"))
     target = folder / f"{name}.mp4"
