@@ -105,7 +105,9 @@ def test_node_returns_exact_count(have_weights: None) -> None:
 def test_timing_option_cli_and_node(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], have_weights: None
 ) -> None:
-    """Midpoint timing is the default in both; arbitrary stays selectable; bad names refused."""
+    """Midpoint timing is the default of the CLI and of a new node; arbitrary stays
+    selectable; bad names refused. A graph that sets no timing (the released @1 graphs,
+    from before the option) keeps the arbitrary timing its audits recorded."""
     opt = RIFEInterpolate.INPUT_TYPES()["optional"]["timing"]
     assert opt[0] == ["midpoint", "arbitrary"] and opt[1]["default"] == "midpoint"
     assert opt[1]["tooltip"]
@@ -128,7 +130,9 @@ def test_timing_option_cli_and_node(
     assert main(bad) == 2 and "midpoint, arbitrary" in capsys.readouterr().err
     t = torch.from_numpy(frames).float() / 255.0
     model = RIFEInterpolate.INPUT_TYPES()["required"]["model"][0][0]
-    (mid,) = RIFEInterpolate().interpolate(t, 9, model, "auto", 4, True)
+    (mid,) = RIFEInterpolate().interpolate(t, 9, model, "auto", 4, True, "midpoint")
     (arb,) = RIFEInterpolate().interpolate(t, 9, model, "auto", 4, True, "arbitrary")
+    (unset,) = RIFEInterpolate().interpolate(t, 9, model, "auto", 4, True)
     assert torch.equal(mid[4], t[1]) and torch.equal(arb[4], t[1])
     assert not torch.equal(mid[1], arb[1])  # different methods, same schedule
+    assert torch.equal(unset, arb)

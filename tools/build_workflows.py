@@ -122,6 +122,7 @@ def _tail(rel: Release, src: Link, first_id: int, col: int) -> list[Node]:
                 "dtype": "auto",
                 "batch_size": 0,
                 "scene_cut_guard": L(ML, "scene_cut_guard"),
+                **({"timing": "midpoint"} if linked else {}),
             },
         ),
         Node(

@@ -62,6 +62,12 @@ def _release_gpu_cache() -> None:
         mm.soft_empty_cache()
 
 
+#: the timing of a graph that does not set one: the workflows released before the option
+#: (``@1``) keep the behaviour their audits recorded. New nodes default to midpoint in the
+#: UI, and the ``@2`` graphs set it explicitly.
+RELEASED_GRAPH_TIMING = "arbitrary"
+
+
 class RIFEInterpolate:
     """Exact-count RIFE 4.25 retime with feature reuse, batching and a scene-cut guard."""
 
@@ -147,7 +153,7 @@ class RIFEInterpolate:
         scene_cut_guard: bool = True,
         timing: str | None = None,
     ) -> tuple[Any]:
-        from ..interpolate import DEFAULT_TIMING, retime
+        from ..interpolate import retime
         from ..interpolate.cache import cached_cpu_model, device_copy
         from ._comfy import progress_callback
 
@@ -160,7 +166,7 @@ class RIFEInterpolate:
                 net,
                 batch_size=int(batch_size) or None,
                 scene_cut_guard=bool(scene_cut_guard),
-                timing=str(timing or DEFAULT_TIMING),
+                timing=str(timing or RELEASED_GRAPH_TIMING),
                 on_progress=progress_callback(int(target_frames)),
             )
         finally:
