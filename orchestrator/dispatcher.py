@@ -267,8 +267,8 @@ class Dispatcher:
             changed = inst.check_health(now)
             if changed and inst.healthy:
                 self._instance_back(inst)
-            elif changed:
-                inst.restart("not answering")
+            elif changed and inst.restart("not answering"):
+                self._count("instance_restart")  # it stays down until it answers
             if not inst.healthy and inst.down_since is not None:
                 if now - inst.down_since >= self.fleet.drain_after_s:
                     self._drain(inst)
