@@ -257,9 +257,12 @@ class Dispatcher:
     # ------------------------------------------------------------------ health
     def _health_tick(self, now: float) -> None:
         busy = {t.attempt.instance for t in self.tracked.values()}
+        # events are due only while a prompt is queued or running there, not while we
+        # download and verify its output (that can take longer than ws_silence_s)
+        on_instance = {t.attempt.instance for t in self.tracked.values() if not t.busy}
         self._over_budget(now)
         for inst in self.instances.values():
-            inst.expecting_events = inst.name in busy
+            inst.expecting_events = inst.name in on_instance
             if self._restart_due(inst) and inst.name not in busy:
                 self._restart(inst, now, f"after {inst.delivered_since_restart} jobs")
             if now - inst.last_check < self.fleet.health_interval_s:
