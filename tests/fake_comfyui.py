@@ -992,8 +992,13 @@ class FakeComfyUI:
 
         async def progress(node_id: str, steps: int, delay_s: float = 0.0) -> None:
             for k in range(steps):
-                if delay_s:
-                    await asyncio.sleep(delay_s / steps)
+                if delay_s:  # like ComfyUI's sampler steps: an interrupt is seen within a tick
+                    end = asyncio.get_running_loop().time() + delay_s / steps
+                    while not self._interrupt:
+                        left = end - asyncio.get_running_loop().time()
+                        if left <= 0:
+                            break
+                        await asyncio.sleep(min(left, 0.05))
                 await node_state(node_id, k + 1, steps, "running")
                 await self._send(
                     "progress",
