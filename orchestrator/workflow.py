@@ -1,6 +1,6 @@
-"""Workflow graphs (API format) for the orchestrator: load, lint, and fill per attempt.
+"""Workflow graphs for the orchestrator: the submission lint and the per-attempt fill.
 
-A workflow is ``workflows/<name>/v<N>/api.json``. Before anything is submitted
+Loading is ``comfy_vidgen.workflow_graph`` (re-exported here). Before anything is submitted
 the graph is linted: every input that the manifest decides must be a link from
 ManifestLoader, never a literal ("never deviate"). Per attempt the orchestrator
 fills exactly two things: ManifestLoader's ``manifest_json`` and NVENCEncode's

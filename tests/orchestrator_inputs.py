@@ -62,33 +62,38 @@ def write_test_manifests(
     frames: int = 8,
     fps: int = 8,
     prefix: str = "shot",
+    workflow: str = "camera_only@1",
+    motion: str = "zoom_in",
+    gen_frames: int | None = None,
 ) -> list[Path]:
-    """``n`` valid camera_only manifests (distinct seeds) for one keyframe under ``input_root``."""
+    """``n`` valid camera_only manifests (distinct seeds) for one keyframe under ``input_root``;
+    ``gen_frames`` (default: the spec's) is what the virtual camera renders before RIFE."""
     from comfy_vidgen.images import probe_image
     from comfy_vidgen.manifest import build_manifest, dumps_pretty, full_crop
 
     info = probe_image(keyframe)
     start = full_crop(info.width, info.height, *size)
-    end = {
+    end = start if motion == "static" else {
         "x": start["x"] + start["w"] * 0.25,
         "y": start["y"] + start["h"] * 0.25,
         "w": start["w"] * 0.5,
         "h": start["h"] * 0.5,
-    }
+    }  # fmt: skip
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for i in range(n):
         m = build_manifest(
             keyframe=keyframe,
             input_root=input_root,
-            motion_type="zoom_in",
+            motion_type=motion,
             start=start,
             end=end,
-            workflow="camera_only@1",
+            workflow=workflow,
             seed=i,
             size=size,
             manifest_id=f"{prefix}{i:05d}",
             output={"frames": frames, "fps": fps},
+            generation={"frames": gen_frames} if gen_frames is not None else None,
         )
         p = out_dir / f"{prefix}{i:05d}.json"
         p.write_text(dumps_pretty(m))

@@ -39,6 +39,11 @@ def _fleet(url: str, restart: str | None = None, **settings: Any) -> FleetConfig
     return parse_fleet({"instance": [inst], **FAST, **settings})
 
 
+def _marking_command(marker: Path) -> str:
+    """A restart command that leaves a mark per run (the test's stand-in for Compose)."""
+    return f"{sys.executable} -c \"open({str(marker)!r}, 'a').write('x')\""
+
+
 def _run(
     tmp_path: Path, fleet: FleetConfig, manifests: list[Path], input_root: Path
 ) -> tuple[SqliteLedger, RunSummary, set[str], float]:
@@ -134,7 +139,7 @@ def test_a_prompt_over_its_budget_is_interrupted_moved_and_the_instance_restarte
 ) -> None:
     manifests = write_test_manifests(input_root, tmp_path / "m", 1, keyframe=coffee_jpeg)
     marker = tmp_path / "restarted"
-    restart = f"{sys.executable} -c \"open({str(marker)!r}, 'a').write('x')\""
+    restart = _marking_command(marker)
     fake.exec_s = 60.0  # a node that never finishes in time
 
     def unstick() -> None:  # the restarted instance is healthy again
@@ -159,7 +164,7 @@ def test_an_instance_is_restarted_after_n_jobs(
 ) -> None:
     manifests = write_test_manifests(input_root, tmp_path / "m", 3, keyframe=coffee_jpeg)
     marker = tmp_path / "restarts"
-    restart = f"{sys.executable} -c \"open({str(marker)!r}, 'a').write('x')\""
+    restart = _marking_command(marker)
     fleet = _fleet(fake.url, restart, restart_after_jobs=2, poll_interval_s=0.2, queue_depth=1)
     ledger, summary, _, _ = _run(tmp_path, fleet, manifests, input_root)
     _exactly_once(fake, ledger, 3)

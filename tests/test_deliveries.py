@@ -9,22 +9,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-from comfy_vidgen.manifest import build_manifest, dumps_pretty, full_crop
+from orchestrator_inputs import write_test_manifests
 
 VIDGEN = [sys.executable, "-m", "comfy_vidgen.cli"]
 
 
 def _setup(tmp_path: Path, input_root: Path, keyframe: Path, n: int = 2) -> list[str]:
     manifests = tmp_path / "manifests"
-    manifests.mkdir()
-    crop = full_crop(600, 400, 64, 64)
-    for i in range(n):
-        m = build_manifest(
-            keyframe=keyframe, input_root=input_root, motion_type="static", start=crop,
-            end=crop, workflow="camera_only@2", seed=i, size=(64, 64), manifest_id=f"shot{i}",
-            generation={"frames": 8}, output={"frames": 8, "fps": 8},
-        )  # fmt: skip
-        (manifests / f"shot{i}.json").write_text(dumps_pretty(m))
+    write_test_manifests(
+        input_root, manifests, n, keyframe=keyframe, workflow="camera_only@2", motion="static",
+        gen_frames=8,
+    )  # fmt: skip
     return [*VIDGEN, "run", str(manifests), "--ledger", str(tmp_path / "l.db"),
             "--out", str(tmp_path / "out"), "--input-root", str(input_root), "--no-qc"]  # fmt: skip
 

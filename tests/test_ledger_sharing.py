@@ -10,34 +10,22 @@ import time
 from pathlib import Path
 
 import pytest
+from orchestrator_inputs import write_test_manifests
 
-from comfy_vidgen.manifest import build_manifest, dumps_pretty, full_crop
 from orchestrator.ledger import LedgerBusy, SqliteLedger
 
 VIDGEN = [sys.executable, "-m", "comfy_vidgen.cli"]
 N_JOBS = 20
 
 
-def _manifests(input_root: Path, keyframe: Path, out: Path) -> Path:
-    out.mkdir()
-    start = full_crop(600, 400, 64, 64)
-    end = {k: start[k] + (start["w" if k == "x" else "h"] * 0.25) for k in ("x", "y")}
-    end |= {"w": start["w"] * 0.5, "h": start["h"] * 0.5}
-    for i in range(N_JOBS):
-        m = build_manifest(
-            keyframe=keyframe, input_root=input_root, motion_type="zoom_in", start=start,
-            end=end, workflow="camera_only@2", seed=i, size=(64, 64),
-            manifest_id=f"shot{i:02d}", generation={"frames": 8},
-            output={"frames": 8, "fps": 8},
-        )  # fmt: skip
-        (out / f"shot{i:02d}.json").write_text(dumps_pretty(m))
-    return out
-
-
 def test_a_second_dispatcher_is_refused_and_every_job_renders_once(
     tmp_path: Path, coffee_jpeg: Path, input_root: Path
 ) -> None:
-    manifests = _manifests(input_root, coffee_jpeg, tmp_path / "manifests")
+    manifests = tmp_path / "manifests"
+    write_test_manifests(
+        input_root, manifests, N_JOBS, keyframe=coffee_jpeg, workflow="camera_only@2",
+        gen_frames=8,
+    )  # fmt: skip
     db = tmp_path / "l.db"
     args = [*VIDGEN, "run", str(manifests), "--ledger", str(db), "--out", str(tmp_path / "out"),
             "--input-root", str(input_root), "--no-qc", "--json"]  # fmt: skip

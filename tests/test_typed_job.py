@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from orchestrator_inputs import write_test_manifests
 
 import comfy_vidgen.manifest as manifest_module
-from comfy_vidgen.manifest import Manifest, build_manifest, dumps_pretty, full_crop
+from comfy_vidgen.manifest import Manifest
 from comfy_vidgen.qc import verifier_gate
 from orchestrator.engine import LocalEngine, default_local_runner, submit_manifests
 from orchestrator.ledger import SqliteLedger
@@ -21,17 +22,10 @@ def test_each_job_is_validated_and_hashed_once_on_the_control_side(
     tmp_path: Path, input_root: Path, coffee_jpeg: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     n_jobs = 3
-    crop = full_crop(600, 400, 64, 64)
-    paths = []
-    for i in range(n_jobs):
-        m = build_manifest(
-            keyframe=coffee_jpeg, input_root=input_root, motion_type="static", start=crop,
-            end=crop, workflow="camera_only@2", seed=i, size=(64, 64), manifest_id=f"s{i}",
-            generation={"frames": 8}, output={"frames": 8, "fps": 8},
-        )  # fmt: skip
-        p = tmp_path / f"s{i}.json"
-        p.write_text(dumps_pretty(m))
-        paths.append(p)
+    paths = write_test_manifests(
+        input_root, tmp_path / "m", n_jobs, keyframe=coffee_jpeg, workflow="camera_only@2",
+        motion="static", gen_frames=8,
+    )  # fmt: skip
 
     counts = {"validate": 0, "hash": 0}
     rendering = threading.local()
