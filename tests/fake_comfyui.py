@@ -269,6 +269,7 @@ def _free_port() -> int:
 
 
 _VIDEO_CACHE: dict[tuple[int, int, int, int], bytes] = {}
+_PREVIEW_CACHE: dict[str, bytes] = {}
 _VIDEO_LOCK = threading.Lock()
 
 
@@ -319,6 +320,7 @@ class FakeComfyUI:
         self.root = Path(root)
         self.input_dir = self.root / "input"
         self.output_dir = self.root / "output"
+        self.temp_dir = self.root / "temp"
         self.input_dir.mkdir(parents=True, exist_ok=True)
         self.output_dir.mkdir(parents=True, exist_ok=True)
         self.port = port or _free_port()
@@ -653,7 +655,9 @@ class FakeComfyUI:
             filename = q.get("filename", "")
             if not filename or filename.startswith("/") or ".." in filename:
                 return web.Response(status=400)
-            base = {"output": self.output_dir, "input": self.input_dir}.get(q.get("type", "output"))
+            base = {"output": self.output_dir, "input": self.input_dir, "temp": self.temp_dir}.get(
+                q.get("type", "output")
+            )
             if base is None:
                 return web.Response(status=400)
             folder = (base / q.get("subfolder", "")).resolve()
@@ -1260,11 +1264,14 @@ class FakeComfyUI:
             atomic_write_bytes(folder / f"{name}.json", json.dumps(sidecar).encode())
             done = self.stats.completed_job_ids
             done[name] = done.get(name, 0) + 1
-        # NVENCEncode's ui: the preview entry ComfyUI's frontend shows, plus our report
+        # NVENCEncode's ui: the H.264 preview ComfyUI's frontend shows (temp folder, made
+        # from the delivered clip; none when the "clip" is zero-work text, as the node shows
+        # none when it cannot make one), plus our report
         item = {"filename": f"{name}.mp4", "subfolder": subfolder, "type": "output"}
+        shown = [] if self.zero_work or missing else [self._preview(name, data)]
         ui: dict[str, Any] = {
-            "images": [item],
-            "animated": [True],
+            "images": shown,
+            "animated": [True] * len(shown),
             "vidgen_outputs": [
                 {
                     **item,
@@ -1276,6 +1283,30 @@ class FakeComfyUI:
             ],
         }
         return {"path": str(folder / f"{name}.mp4"), "sha256": sha}, ui
+
+    def _preview(self, name: str, data: bytes) -> dict[str, str]:
+        """The real preview of the delivered bytes (cached per clip: the gradient repeats)."""
+        from comfy_vidgen.encode.preview import (
+            PREVIEW_SUBFOLDER,
+            preview_name,
+            preview_of_video,
+        )
+
+        key = hashlib.sha256(data).hexdigest()
+        with _VIDEO_LOCK:
+            cached = _PREVIEW_CACHE.get(key)
+        if cached is None:
+            import tempfile
+
+            with tempfile.TemporaryDirectory() as tmp:
+                src = Path(tmp, "clip.mp4")
+                src.write_bytes(data)
+                cached = Path(preview_of_video(src, Path(tmp, "preview.mp4")).path).read_bytes()
+            with _VIDEO_LOCK:
+                _PREVIEW_CACHE[key] = cached
+        filename = preview_name(f"{name}.mp4")
+        atomic_write_bytes(self.temp_dir / PREVIEW_SUBFOLDER / filename, cached)
+        return {"filename": filename, "subfolder": PREVIEW_SUBFOLDER, "type": "temp"}
 
     def _camera_video(
         self, images: Frames, frames: int, fps: int, quality: int, bit_depth: int

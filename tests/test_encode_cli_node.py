@@ -87,6 +87,7 @@ def comfy_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, P
     ticks: list[Any] = []
     monkeypatch.setattr(_comfy, "output_directory", lambda: out)
     monkeypatch.setattr(_comfy, "input_directory", lambda: inp)
+    monkeypatch.setattr(_comfy, "temp_directory", lambda: tmp_path / "temp")
     monkeypatch.setattr(
         _comfy, "progress_callback", lambda total: lambda d, t: ticks.append((d, t))
     )
@@ -120,12 +121,22 @@ def test_node_without_manifest_for_artists(comfy_dirs: tuple[Path, Path, list[An
     assert Path(path).name.startswith("beach-shot_") or Path(path).name.startswith("beach_shot_")
     assert sha == sha256_file(path)
     ui = res["ui"]
-    item = ui["images"][0]
-    assert item == {"filename": Path(path).name, "subfolder": "vidgen/adhoc", "type": "output"}
-    assert ui["animated"] == [True]
     vo = ui["vidgen_outputs"][0]
+    assert {k: vo[k] for k in ("filename", "subfolder", "type")} == {
+        "filename": Path(path).name, "subfolder": "vidgen/adhoc", "type": "output"}  # fmt: skip
     assert vo["sha256"] == sha and vo["frames"] == 8 and vo["encoder"] in ("libx265", "hevc_nvenc")
     assert (out / "vidgen" / "adhoc" / vo["sidecar"]).is_file()
+    # what the front end shows: an H.264 preview in the temp folder, never a delivery
+    item = ui["images"][0]
+    assert ui["animated"] == [True] and len(ui["images"]) == 1
+    assert item["type"] == "temp" and item["subfolder"] == "vidgen"
+    assert item["filename"].startswith(Path(path).stem + ".preview-")
+    prev = out.parent / "temp" / "vidgen" / item["filename"]
+    p = probe(prev)
+    assert (p.codec, p.codec_tag, p.frames, p.width, p.height) == ("h264", "avc1", 8, 160, 96)
+    assert sorted(x.name for x in (out / "vidgen" / "adhoc").iterdir()) == sorted(
+        [Path(path).name, vo["sidecar"]]
+    )
     assert ticks[-1] == (8, 8)
     # a second run never overwrites the first
     res2 = NVENCEncode().encode(image_batch(2), 30, 20, "8", "libx265", "beach shot!", "")
@@ -160,6 +171,17 @@ def test_node_with_manifest_and_job_id(
     # the orchestrator retries the same job: replaced atomically, same place
     NVENCEncode().encode(image_batch(), 24, 24, "8", "auto", "vidgen", "job-42", m)
     assert sorted(x.name for x in path.parent.iterdir()) == ["job-42.json", "job-42.mp4"]
+
+
+def test_node_delivers_when_no_preview_can_be_made(
+    comfy_dirs: tuple[Path, Path, list[Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from comfy_vidgen.encode import preview
+
+    monkeypatch.setattr(preview, "PREVIEW_CODEC", "no_such_encoder")  # a PyAV without libx264
+    res = NVENCEncode().encode(image_batch(3), 30, 20, "8", "libx265", "x", "job-7")
+    assert res["ui"]["images"] == [] and res["ui"]["animated"] == []
+    assert res["ui"]["vidgen_outputs"][0]["sha256"] == sha256_file(res["result"][0])
 
 
 def test_node_refuses_unsafe_job_ids(comfy_dirs: tuple[Path, Path, list[Any]]) -> None:

@@ -15,6 +15,8 @@ from orchestrator_inputs import (
     write_test_manifests,
 )
 
+from comfy_vidgen.encode import probe
+from comfy_vidgen.fsutil import sha256_file
 from orchestrator.client import ComfyClient, PromptRejected
 from orchestrator.dispatcher import Dispatcher, RunSummary
 from orchestrator.engine import submit_manifests
@@ -92,6 +94,13 @@ def test_end_to_end_delivers_verified_outputs_with_audit_and_dedups(
         assert rec["submitted_manifest_hash"] != rec["manifest_hash"]
         assert rec["workflow_sha256"] == build_test_workflow().sha256
         assert rec["timings"]["exec_s"] is not None
+        # the node's browser preview (H.264, temp folder) is shown, never delivered
+        assert rec["output"]["sha256"] == sha256_file(job.output_path)
+        assert probe(job.output_path).codec == "hevc"
+    previews = sorted((fake.temp_dir / "vidgen").glob("*.preview-*.mp4"))
+    assert len(previews) == 3 and all(probe(p).codec == "h264" for p in previews)
+    delivered = sorted(p.name for p in (tmp_path / "out").rglob("*.mp4"))
+    assert delivered == sorted(f"{jid}.mp4" for jid in ids)
     # keyframe uploaded once into its content-addressed folder
     uploaded = list((fake.input_dir / "vidgen").rglob("*.jpg"))
     assert len(uploaded) == 1

@@ -40,6 +40,11 @@ def output_directory() -> Path:
     return Path(folder_paths().get_output_directory())
 
 
+def temp_directory() -> Path:
+    """ComfyUI's temp folder (emptied at start-up): previews, never deliveries."""
+    return Path(folder_paths().get_temp_directory())
+
+
 def progress_callback(total: int) -> Callable[[int, int], None]:
     """An ``on_progress(done, total)`` that ticks ComfyUI's bar and honours Cancel.
 

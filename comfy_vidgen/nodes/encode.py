@@ -1,16 +1,22 @@
 """NVENCEncode: IMAGE frames -> the delivery H.265 MP4 + sidecar, shown in the UI.
 
 The orchestrator reads ``vidgen_outputs`` from ``/history`` (path, sha256,
-encoder actually used); ``images`` + ``animated`` make the ComfyUI front end
-show the clip.
+encoder actually used). ``images`` + ``animated`` make the ComfyUI front end
+show a clip; Chromium cannot play the HEVC delivery, so that entry is an H.264
+preview in ComfyUI's temp folder (``comfy_vidgen.encode.preview``), never a
+delivery.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from ..encode.preview import PREVIEW_SUBFOLDER
 from ..encode.settings import ENCODERS
 from ..parameters import BIT_DEPTH_CHOICES
+
+log = logging.getLogger(__name__)
 
 
 class NVENCEncode:
@@ -24,7 +30,8 @@ class NVENCEncode:
         "says why) with BT.709 tv-range colour tags, the hvc1 tag and faststart, plus a JSON "
         "sidecar. Writes output/vidgen/<manifest id or adhoc>/<job>.mp4. With a manifest connected, "
         "fps, quality and bit depth must equal its output settings (link them from "
-        "ManifestLoader) and audio comes from it."
+        "ManifestLoader) and audio comes from it. Shows a browser-playable H.264 preview "
+        "(at most 512 px wide, in ComfyUI's temp folder; not a delivery)."
     )
     RETURN_TYPES = ("STRING", "STRING")
     RETURN_NAMES = ("path", "sha256")
@@ -74,6 +81,7 @@ class NVENCEncode:
         audio: Any = None,
     ) -> dict[str, Any]:
         from ..encode.delivery import deliver
+        from ..encode.preview import PreviewError, preview_name, write_preview
         from . import _comfy
 
         d = deliver(
@@ -94,7 +102,15 @@ class NVENCEncode:
         item = {"filename": d.filename, "subfolder": d.subfolder, "type": "output"}
         extra = {"sha256": r.sha256, "sidecar": d.sidecar_filename, "encoder": r.encoder,
                  "frames": r.frames}  # fmt: skip
-        ui = {"images": [item], "animated": [True], "vidgen_outputs": [{**item, **extra}]}
+        ui: dict[str, Any] = {"images": [], "animated": [], "vidgen_outputs": [{**item, **extra}]}
+        sub = PREVIEW_SUBFOLDER
+        try:  # the delivery is done; a preview that cannot be made only loses the display
+            p = write_preview(images, _comfy.temp_directory() / sub / preview_name(d.filename),
+                              fps, on_progress=_comfy.progress_callback(int(images.shape[0])))  # fmt: skip
+            ui.update(images=[{"filename": p.filename, "subfolder": sub, "type": "temp"}],
+                      animated=[True])  # fmt: skip
+        except PreviewError as e:
+            log.warning("NVENCEncode: no preview for %s: %s", d.filename, e)
         return {"ui": ui, "result": (r.path, r.sha256)}
 
 
