@@ -175,6 +175,13 @@ def test_camera_only_end_to_end_through_the_api(
     sidecar = json.loads(client.view_bytes(out["sidecar"], subfolder=out["subfolder"]))
     assert sidecar["manifest_hash"] == mhash
     assert out["filename"].startswith("it-job-1")
+    # what the front end shows: an H.264 preview in the temp folder, not the delivery
+    shown = [o for o in entry.outputs.values() if o.get("vidgen_outputs")][0]
+    (item,) = shown["images"]
+    assert item["type"] == "temp" and shown["animated"] == [True]
+    prev = tmp_path / "preview.mp4"
+    assert client.download(item["filename"], prev, subfolder=item["subfolder"], type="temp")
+    assert (probe(prev).codec, probe(prev).frames, probe(prev).width) == ("h264", 120, 256)
     (
         Path(os.environ.get("VIDGEN_IT_REPORT", str(tmp_path))) / "camera_only_seconds.txt"
     ).write_text(f"{elapsed:.1f}\n")

@@ -1,0 +1,98 @@
+"""After a run queued from the real front end, the H.265 Encode node plays its preview.
+
+A real, headless ComfyUI (``COMFYUI_DIR``; the pinned front end, or the one in
+``VIDGEN_FRONTEND_ROOT``, e.g. a newer comfyui-frontend-package's ``static/``) with this
+pack and the RIFE weights; Debian's Chromium through playwright-core
+(tests/js/preview_e2e.mjs) loads camera_only@2, picks a manifest in ManifestLoader and
+queues the graph as an artist would. The test then checks what the browser got: a
+``<video>`` for the encode node whose source is the H.264 preview in ComfyUI's temp
+folder, loaded far enough to play (``readyState >= 2``), while Chromium cannot play the
+HEVC delivery itself. With ``VIDGEN_REQUIRE_BROWSER=1`` a missing browser fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from conftest import photo
+from PIL import Image
+from test_editor_browser import CHROMIUM, JS, NODE, ROOT, _require_browser
+
+from comfy_vidgen.encode import probe
+from comfy_vidgen.models import load_lock, locate
+
+pytestmark = pytest.mark.comfyui
+SIZE = (256, 144)
+
+
+def test_encode_node_plays_its_preview_after_a_run_queued_from_the_ui(tmp_path: Path) -> None:
+    from live_comfyui import comfyui_dir, running_comfyui
+
+    from comfy_vidgen.manifest import build_manifest, dumps_pretty, full_crop
+
+    if comfyui_dir() is None:
+        pytest.skip("COMFYUI_DIR is not set to a ComfyUI checkout")
+    _require_browser()
+    rife = locate(load_lock().get("rife-4.25"))
+    if rife is None:
+        pytest.skip("rife-4.25 weights not fetched (vidgen models fetch rife-4.25)")
+    base = tmp_path / "comfy"
+    (base / "input" / "manifests").mkdir(parents=True)
+    (base / "models" / "rife").mkdir(parents=True)
+    (base / "models" / "rife" / rife.name).symlink_to(rife)
+    kf = base / "input" / "coffee.jpg"
+    Image.fromarray(photo("coffee")).save(kf, quality=92)
+    full = full_crop(600, 400, *SIZE)
+    end = {"x": full["x"] + 0.2 * full["w"], "y": full["y"] + 0.2 * full["h"],
+           "w": 0.6 * full["w"], "h": 0.6 * full["h"]}  # fmt: skip
+    m = build_manifest(keyframe=kf, input_root=base / "input", motion_type="zoom_in",
+                       start=full, end=end, workflow="camera_only@2", seed=3, size=SIZE)  # fmt: skip
+    (base / "input" / "manifests" / "shot.json").write_text(dumps_pretty(m))
+    front = os.environ.get("VIDGEN_FRONTEND_ROOT")
+    extra = ("--front-end-root", front) if front else ()
+    art = os.environ.get("VIDGEN_ARTIFACTS")
+    out = Path(art) / "preview" if art else tmp_path / "screenshots"
+    with running_comfyui(base, extra_args=extra) as live:
+        r = subprocess.run(
+            [NODE or "node", str(JS / "preview_e2e.mjs"), "--url", live.url,
+             "--workflow", str(ROOT / "workflows" / "camera_only" / "v2" / "workflow.json"),
+             "--manifest", "shot.json", "--out", str(out), "--chromium", CHROMIUM or ""],
+            cwd=JS, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-5000:]
+        rep = json.loads(r.stdout.strip().splitlines()[-1])
+        temp = live.base / "temp"
+        output = live.output_dir
+    assert rep["errors"] == [], rep["errors"]
+    assert "shot.json" in rep["setup"]["choices"]
+    res = rep["result"]
+    assert "failed" not in res, res
+    # the executed message: the preview (temp) is shown, the delivery is reported apart
+    ui = res["output"]
+    (item,) = ui["images"]
+    assert item["type"] == "temp" and ui["animated"] == [True]
+    (delivery,) = ui["vidgen_outputs"]
+    assert delivery["type"] == "output" and delivery["filename"].endswith(".mp4")
+    # the browser loaded that file and can play it; it could not play the delivery
+    shown = res["shown"]
+    q = parse_qs(urlparse(shown["src"]).query)
+    assert (q["filename"], q["type"], q["subfolder"]) == ([item["filename"]], ["temp"], ["vidgen"])
+    assert shown["readyState"] >= 2 and shown["error"] is None
+    assert (shown["videoWidth"], shown["videoHeight"]) == SIZE
+    assert shown["duration"] == pytest.approx(4.0, abs=0.05)
+    assert shown["canPlayH264"] == "probably" and shown["canPlayHevc"] == ""
+    prev = probe(temp / "vidgen" / item["filename"])
+    assert (prev.codec, prev.frames, prev.width) == ("h264", 120, SIZE[0])
+    delivered = probe(output / delivery["subfolder"] / delivery["filename"])
+    assert (delivered.codec, delivered.frames) == ("hevc", 120)
+    # nothing but the delivery and its sidecar in the output folder
+    names = sorted(p.name for p in output.rglob("*") if p.is_file())
+    assert names == sorted([delivery["filename"], delivery["sidecar"]])
+    for shot in rep["screenshots"]:
+        with Image.open(shot) as im:
+            assert im.format == "PNG" and im.width > 200
