@@ -1,32 +1,50 @@
-"""The shootout's single-file HTML report: tables, inline SVG charts, contact sheets, previews.
+"""The shootout's HTML report: one folder with ``index.html`` and ``media/``.
 
-Everything is inside the one file (charts as inline SVG, stills as base64 PNG,
-previews as base64 animated WebP encoded with Pillow), so it can be mailed or
-archived and opens offline: no external URL, script or font.
+Tables and SVG charts are inline; per shot, every candidate's clip is shown side by
+side as a poster-frame strip (PNG) and a playable preview next to its scores. The
+previews are the browser-playable H.264 copies the NVENCEncode node shows
+(``comfy_vidgen.encode.preview``): the deliveries are HEVC, which Chromium on Linux
+does not play. Every link is relative and inside the folder, no script, font or URL
+is loaded, and no machine path is shown (paths in error messages are cut to their
+file name), so the folder can be copied, mailed or archived and opens offline.
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import logging
+import os
+import re
+import shutil
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from comfy_vidgen.encode.preview import (
+    PreviewError,
+    poster_frames,
+    preview_of_video,
+    strip,
+)
+from comfy_vidgen.errors import VidgenError
+from comfy_vidgen.fsutil import atomic_write_text, temp_dir_beside
 
 if TYPE_CHECKING:
     from .run import ClipResult, ShootoutResult, VariantResult
 
 log = logging.getLogger(__name__)
 
-#: contact sheet: this many frames, each this wide
-SHEET_FRAMES = 6
-SHEET_THUMB_W = 160
-#: animated preview: at most this wide and this many frames per second
-PREVIEW_W = 240
-PREVIEW_FPS = 15
+#: the report's folder inside ``--out``, its page and its media folder
+REPORT_DIR = "report"
+REPORT_PAGE = "index.html"
+MEDIA_DIR = "media"
+#: poster-frame strip: this many frames, evenly spaced, each this wide
+STRIP_FRAMES = 4
+STRIP_THUMB_W = 160
+#: previews are at most this wide (the node's are 512; the report shows 2-4 per row)
+PREVIEW_W = 320
 
 _CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#1b1b1b;background:#fafafa}
@@ -37,15 +55,27 @@ th,td{border:1px solid #d4d4d4;padding:3px 7px;text-align:right;font-variant-num
 th{background:#eee}td.l,th.l{text-align:left}td:nth-child(2){white-space:nowrap}
 tr.win td{background:#e3f6e3;font-weight:600}tr.out td{color:#888}
 .ok{color:#167516}.bad{color:#b3261e}.muted{color:#777}
-.grid{display:flex;flex-wrap:wrap;gap:10px}
+.grid{display:flex;flex-wrap:wrap;gap:10px;align-items:flex-start}
 figure{margin:0;background:#fff;border:1px solid #ddd;padding:6px}
-figcaption{font-size:12px;max-width:480px}
-img{display:block}svg{background:#fff;border:1px solid #ddd;margin:4px 8px 8px 0}
+figure.win{border:2px solid #2e7d32}
+figcaption{font-size:12px;max-width:660px}
+figcaption dl{display:grid;grid-template-columns:auto auto;gap:0 8px;margin:4px 0}
+figcaption dt{color:#555}figcaption dd{margin:0;font-variant-numeric:tabular-nums}
+img,video{display:block;max-width:100%}svg{background:#fff;border:1px solid #ddd;margin:4px 8px 8px 0}
 """
+
+#: an absolute POSIX path inside a message (not ``n/a``, ``USD/1000`` or ``s / 3600``)
+_ABS_PATH = re.compile(r"(?<![\w.~:/-])/[^\s'\"<>;,()\[\]]+")
+
+
+def scrub(text: str) -> str:
+    """A message with every absolute path cut to ``.../<file name>``: a report is shared,
+    and the machine it was made on is nobody's business (nor useful to the reader)."""
+    return _ABS_PATH.sub(lambda m: ".../" + (Path(m.group(0)).name or ""), text)
 
 
 def _e(v: Any) -> str:
-    return html.escape(str(v), quote=True)
+    return html.escape(scrub(str(v)), quote=True)
 
 
 def _f(v: float | None, nd: int = 3, unit: str = "") -> str:
@@ -55,55 +85,29 @@ def _f(v: float | None, nd: int = 3, unit: str = "") -> str:
 
 
 # --------------------------------------------------------------------------- media
-def _frames(path: str | Path, width: int) -> list[Any]:
-    """Decoded frames scaled to ``width`` (PIL images); the clip is short, so all of them."""
-    import av
+@dataclass(frozen=True)
+class ClipMedia:
+    """A clip's files in the report folder (POSIX paths relative to the page)."""
+
+    video: str
+    strip: str
+    width: int
+    height: int
+
+
+def make_clip_media(clip: str | os.PathLike[str], folder: Path, stem: str) -> ClipMedia:
+    """``<stem>.mp4`` (H.264 preview) and ``<stem>.png`` (poster strip) in ``folder``."""
     from PIL import Image
 
-    out: list[Image.Image] = []
-    with av.open(str(path)) as c:
-        s = c.streams.video[0]
-        w = min(width, s.width)
-        h = max(2, round(s.height * w / s.width))
-        for fr in c.decode(s):
-            img = Image.fromarray(fr.to_ndarray(format="rgb24"))
-            out.append(img.resize((w, h), Image.Resampling.BOX))
-    return out
+    prev = preview_of_video(clip, folder / f"{stem}.mp4", max_width=PREVIEW_W)
+    posters = poster_frames(clip, STRIP_FRAMES, STRIP_THUMB_W)
+    Image.fromarray(strip(posters)).save(folder / f"{stem}.png", optimize=True)
+    rel = f"{MEDIA_DIR}/{stem}"
+    return ClipMedia(f"{rel}.mp4", f"{rel}.png", prev.width, prev.height)
 
 
-def clip_media(path: str | Path, fps: float = 30.0) -> tuple[str, str]:
-    """(contact sheet PNG, animated WebP preview) as ``data:`` URIs."""
-    from PIL import Image
-
-    thumbs = _frames(path, SHEET_THUMB_W)
-    if not thumbs:
-        return "", ""
-    n = len(thumbs)
-    picks = sorted({round(i * (n - 1) / max(1, SHEET_FRAMES - 1)) for i in range(SHEET_FRAMES)})
-    tw, th = thumbs[0].size
-    sheet = Image.new("RGB", (tw * len(picks) + 2 * (len(picks) - 1), th), (255, 255, 255))
-    for i, k in enumerate(picks):
-        sheet.paste(thumbs[k], (i * (tw + 2), 0))
-    buf = io.BytesIO()
-    sheet.save(buf, "PNG", optimize=True)
-    sheet_uri = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-
-    frames = _frames(path, PREVIEW_W) if PREVIEW_W != SHEET_THUMB_W else thumbs
-    step = max(1, round(fps / PREVIEW_FPS))
-    anim = frames[::step]
-    buf = io.BytesIO()
-    anim[0].save(
-        buf,
-        "WEBP",
-        save_all=True,
-        append_images=anim[1:],
-        duration=round(1000 * step / fps),
-        loop=0,
-        quality=70,
-        method=4,
-    )
-    prev_uri = "data:image/webp;base64," + base64.b64encode(buf.getvalue()).decode()
-    return sheet_uri, prev_uri
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-")[:80] or "x"
 
 
 # --------------------------------------------------------------------------- charts
@@ -495,75 +499,126 @@ def _capacity_section(res: ShootoutResult) -> str:
 
 
 def _clip_caption(r: VariantResult, c: ClipResult) -> str:
-    verdict = "QC pass" if c.qc_passed else "QC fail"
-    score = f" {c.qc_score:.3f}" if c.qc_score is not None else ""
-    return f"{_e(r.variant.key)} / {_e(c.shot)}: {verdict}{score}"
-
-
-def _media_sections(res: ShootoutResult) -> str:
-    sheets: list[str] = []
-    previews: list[str] = []
-    for r in res.variants:
-        figs_s, figs_p = [], []
-        for c in r.clips:
-            if not c.path or not Path(c.path).is_file():
-                msg = _e(c.error or f"no clip ({c.state})")
-                figs_s.append(
-                    f"<figure><figcaption>{_clip_caption(r, c)}: {msg}</figcaption></figure>"
-                )
-                continue
-            fps = float((c.qc_metrics.get("structure") or {}).get("fps") or 30.0)
-            try:
-                sheet, prev = clip_media(c.path, fps)
-            except Exception as e:  # a broken file must not lose the whole report
-                log.warning("preview of %s failed: %s", c.path, e)
-                figs_s.append(
-                    f"<figure><figcaption>{_clip_caption(r, c)}: {_e(e)}</figcaption></figure>"
-                )
-                continue
-            cap = _clip_caption(r, c)
-            figs_s.append(
-                f'<figure><img src="{sheet}" alt="{cap}"><figcaption>{cap}</figcaption></figure>'
-            )
-            figs_p.append(
-                f'<figure><img src="{prev}" alt="{cap}"><figcaption>{cap}</figcaption></figure>'
-            )
-        if not r.runnable:
-            continue
-        sheets.append(
-            f"<h3>{_e(r.variant.key)} <span class=muted>{_e(r.variant.label)}</span></h3>"
-        )
-        sheets.append(f'<div class="grid">{"".join(figs_s)}</div>')
-        previews.append(f'<h3>{_e(r.variant.key)}</h3><div class="grid">{"".join(figs_p)}</div>')
+    verdict = (
+        '<span class="ok">QC pass</span>' if c.qc_passed else '<span class="bad">QC fail</span>'
+    )
+    rows = [
+        ("rank", f"{r.rank}" + (" (winner)" if r.eligible and r.rank == 1 else "")),
+        ("variant score", _f(r.score)),
+        ("clip QC", f"{verdict} {_f(c.qc_score)}"),
+        ("variant QC pass", _f(r.pass_rate * 100, 0, "%")),
+        ("GPU s", _f(c.gpu_s, 2)),
+    ]
+    dl = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows)
+    reasons = "; ".join(c.qc_reasons)
+    why = f"<div class=muted>{_e(reasons)}</div>" if reasons else ""
     return (
-        '<section id="contact-sheets"><h2>Contact sheets</h2>'
-        f"<p class=muted>{SHEET_FRAMES} frames evenly spaced from first to last.</p>"
-        f"{''.join(sheets)}</section>"
-        '<section id="previews"><h2>Animated previews</h2>'
-        f"<p class=muted>Animated WebP, {PREVIEW_W} px wide, about {PREVIEW_FPS} fps.</p>"
-        f"{''.join(previews)}</section>"
+        f"<b>{_e(r.variant.key)}</b> <span class=muted>{_e(r.variant.label)}</span>"
+        f"<dl>{dl}</dl>{why}"
     )
 
 
-def render_report(res: ShootoutResult) -> str:
+def _shots_section(res: ShootoutResult, media: dict[tuple[str, str], ClipMedia | str]) -> str:
+    """Per shot, the candidates side by side (best rank first): what was judged."""
+    ranked = sorted((r for r in res.variants if r.runnable), key=lambda r: r.rank or 0)
+    shots: list[str] = []
+    for r in ranked:
+        for c in r.clips:
+            if c.shot not in shots:
+                shots.append(c.shot)
+    parts = []
+    for shot in shots:
+        figs = []
+        for r in ranked:
+            clip = next((c for c in r.clips if c.shot == shot), None)
+            if clip is None:
+                continue
+            c = clip
+            cls = ' class="win"' if r is res.winner else ""
+            m = media.get((r.variant.key, shot))
+            if isinstance(m, ClipMedia):
+                alt = _e(f"{r.variant.key} / {shot}")
+                body = (
+                    f'<video src="{m.video}" width="{m.width}" height="{m.height}" controls loop '
+                    f'muted playsinline preload="metadata"></video>'
+                    f'<img src="{m.strip}" alt="{alt}: {STRIP_FRAMES} frames, first to last">'
+                )
+            else:
+                body = f'<p class="bad">{_e(m or c.error or f"no clip ({c.state})")}</p>'
+            figs.append(
+                f"<figure{cls}>{body}<figcaption>{_clip_caption(r, c)}</figcaption></figure>"
+            )
+        parts.append(f'<h3>{_e(shot)}</h3><div class="grid">{"".join(figs)}</div>')
+    return (
+        '<section id="shots"><h2>Shots: the candidates side by side</h2>'
+        f"<p class=muted>Per shot, every candidate's clip, best rank first: an H.264 preview "
+        f"(at most {PREVIEW_W} px wide; the deliveries are HEVC, which browsers on Linux do "
+        f"not play) and {STRIP_FRAMES} frames evenly spaced from first to last, next to the "
+        f"clip's QC verdict and the variant's score.</p>{''.join(parts)}</section>"
+    )
+
+
+def render_report(
+    res: ShootoutResult, media: dict[tuple[str, str], ClipMedia | str] | None = None
+) -> str:
+    """The page; ``media`` maps (variant key, shot) to its files, or to why there are none."""
     cfg = res.config
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(res.finished_at or time.time()))
     shots = max((len(r.clips) for r in res.variants), default=0)
     head = (
-        f"<h1>{_e(cfg.title)}</h1><p class=muted>{_e(res.source)} &middot; {when} &middot; "
-        f"{len(res.variants)} variant(s) &times; {shots} shot(s) &middot; QC profile "
+        f"<h1>{_e(cfg.title)}</h1><p class=muted>{_e(Path(res.source).name)} &middot; {when} "
+        f"&middot; {len(res.variants)} variant(s) &times; {shots} shot(s) &middot; QC profile "
         f"<code>{_e(cfg.profile)}</code> &middot; {cfg.gpus} GPU(s) at {cfg.price_per_gpu_hour:g} "
         f"{_e(cfg.currency)}/GPU-hour &middot; target {cfg.target_per_day} clips/day</p>"
     )
     body = (
         head
         + _summary(res)
+        + _shots_section(res, media or {})
         + _metrics_section(res)
         + _cost_section(res)
         + _capacity_section(res)
-        + _media_sections(res)
     )
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{_e(cfg.title)}</title><style>{_CSS}</style></head><body>{body}</body></html>\n"
     )
+
+
+def write_report(res: ShootoutResult, folder: Path) -> Path:
+    """Build the report folder beside ``folder`` and swap it in whole; returns the page.
+
+    A reader never sees a half-written report, and media of an older run never linger.
+    """
+    stage = temp_dir_beside(folder)
+    try:
+        media_dir = stage / MEDIA_DIR
+        media_dir.mkdir()
+        media: dict[tuple[str, str], ClipMedia | str] = {}
+        used: set[str] = set()
+        for r in res.variants:
+            for c in r.clips:
+                if not c.path or not Path(c.path).is_file():
+                    continue
+                stem = f"{_safe(c.shot)}--{_safe(r.variant.key)}"
+                while stem in used:
+                    stem += "-"
+                used.add(stem)
+                try:
+                    media[(r.variant.key, c.shot)] = make_clip_media(c.path, media_dir, stem)
+                except (PreviewError, VidgenError, OSError) as e:
+                    # the report still shows everything else
+                    log.warning("no preview of %s: %s", c.path, e)
+                    media[(r.variant.key, c.shot)] = f"no preview: {e}"
+        atomic_write_text(stage / REPORT_PAGE, render_report(res, media))
+        old = None
+        if folder.exists():
+            old = temp_dir_beside(folder)
+            os.replace(folder, old / "previous")
+        os.replace(stage, folder)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    return folder / REPORT_PAGE

@@ -10,7 +10,7 @@ verification and audit; QC runs inside verification in *observe* mode (the gate
 verdict is recorded in the audit but a failing clip is still delivered, so the
 report can show it). Then per variant: QC pass rate and score, GPU seconds per
 clip from the audit timings, cost, capacity for N GPUs; hard thresholds first,
-then the weighted score. Outputs: ``report.html`` (``shootout.report``),
+then the weighted score. Outputs: the ``report/`` folder (``shootout.report``),
 ``locked-settings.json`` for the winner, ``measurements.json`` for
 ``vidgen capacity --from`` and ``summary.json``.
 """
@@ -842,7 +842,7 @@ def measurements(result: ShootoutResult) -> dict[str, Any]:
 
 
 def write_outputs(result: ShootoutResult) -> None:
-    from .report import render_report
+    from .report import REPORT_DIR, write_report
 
     out = result.out_dir
     lock = locked_settings(result)
@@ -855,8 +855,7 @@ def write_outputs(result: ShootoutResult) -> None:
     atomic_write_text(
         result.measurements, json.dumps(measurements(result), indent=2, allow_nan=False) + "\n"
     )
-    result.report = out / "report.html"
-    atomic_write_text(result.report, render_report(result))
+    result.report = write_report(result, out / REPORT_DIR)
     atomic_write_text(
         out / "summary.json", json.dumps(result.to_dict(), indent=2, allow_nan=False) + "\n"
     )

@@ -4,14 +4,13 @@ svd_xt candidate that cannot run locally; then the report, the lock and the capa
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import os
 import re
 import sqlite3
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from orchestrator_inputs import build_test_graph
 from PIL import Image
 
 from comfy_vidgen.capacity import load_measurements
+from comfy_vidgen.encode import probe
 from comfy_vidgen.models import load_lock, locate
 
 pytestmark = pytest.mark.skipif(
@@ -161,24 +161,87 @@ def test_clips_went_through_the_orchestrator_with_qc_in_the_audit(shootout: Any)
     assert json.loads(rerun.stdout)["winner"] in ("camera-1", "camera-2")
 
 
-def test_report_is_one_self_contained_html_with_every_section(shootout: Any) -> None:
-    html = (shootout["out"] / "report.html").read_text()
-    for section in ("summary", "metrics", "cost", "capacity", "contact-sheets", "previews"):
+def test_report_is_one_self_contained_folder_showing_what_was_judged(shootout: Any) -> None:
+    folder = shootout["out"] / "report"
+    html = (folder / "index.html").read_text()
+    for section in ("summary", "shots", "metrics", "cost", "capacity"):
         assert f'<section id="{section}">' in html
-    # nothing is fetched from anywhere: every src/href is inline data
-    refs = re.findall(r"""(?:src|href)\s*=\s*["']([^"']*)""", html)
-    assert refs and all(r.startswith("data:") for r in refs)
+    # nothing is fetched from anywhere: every src/href is a file inside the folder
+    refs = re.findall(r"""(?:src|href|poster)\s*=\s*["']([^"']*)""", html)
+    assert refs
+    for ref in refs:
+        assert not ref.startswith(("/", "data:")) and ".." not in ref and ":" not in ref, ref
+        assert (folder / ref).resolve().is_relative_to(folder.resolve()), ref
+        assert (folder / ref).is_file(), ref
     assert "http://" not in html and "https://" not in html and "url(" not in html
     assert "<script" not in html
     assert html.count("<svg") >= 3
-    sheets = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
-    previews = re.findall(r'src="data:image/webp;base64,([^"]+)"', html)
-    assert len(sheets) == 6 and len(previews) == 6
-    sheet = Image.open(io.BytesIO(base64.b64decode(sheets[0])))
-    assert sheet.width > 5 * sheet.height  # six frames side by side
-    anim = Image.open(io.BytesIO(base64.b64decode(previews[0])))
-    assert getattr(anim, "is_animated", False) and anim.n_frames >= 10
+    # per shot, the three runnable candidates side by side, each a playable H.264 preview
+    # and a poster strip next to its scores; the winner's clip is marked
+    shots = re.findall(r'<h3>([^<]+)</h3><div class="grid">(.*?)</div>(?=<h3>|</section>)', html)
+    assert [name for name, _ in shots] == ["coffee", "rocket"]
+    for name, grid in shots:
+        figs = re.findall(r"<figure( class=\"win\")?>(.*?)</figure>", grid)
+        assert len(figs) == 3 and sum(bool(w) for w, _ in figs) == 1
+        keys = [re.search(r"<figcaption><b>([^<]+)</b>", f).group(1) for _, f in figs]  # type: ignore[union-attr]
+        assert sorted(keys) == ["camera-1", "camera-2", "fake"]
+        assert keys[0] == shootout["summary"]["winner"]  # best rank first
+        for _, fig in figs:
+            video = re.search(r'<video src="([^"]+)" width="(\d+)" height="(\d+)"', fig)
+            strip = re.search(r'<img src="([^"]+\.png)"', fig)
+            assert video and strip and "variant score" in fig and "clip QC" in fig
+            p = probe(folder / video.group(1))
+            assert (p.codec, p.codec_tag, p.width, p.height) == ("h264", "avc1", 128, 72)
+            assert (p.frames, p.fps) == (24, 30.0)  # the whole delivered clip
+            with Image.open(folder / strip.group(1)) as im:
+                assert (im.width, im.height) == (4 * 128 + 3 * 2, 72)  # four frames
+        assert name in figs[0][1]
+    # the summary still shows what could not run, and why
     assert "svd_xt@1" in html and "local engine runs camera_only only" in html
+
+
+def test_report_shows_no_machine_paths(shootout: Any) -> None:
+    folder = shootout["out"] / "report"
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    assert len(files) == 1 + 2 * 6  # the page, and per clip a preview and a strip
+    forbidden = {
+        str(shootout["base"]),
+        str(shootout["base"].resolve()),
+        str(Path.home()),
+        tempfile.gettempdir(),
+        str(Path(__file__).resolve().parents[1]),
+    }
+    for f in files:
+        data = f.read_bytes()
+        for s in forbidden:
+            assert s.encode() not in data, (f.name, s)
+    html = (folder / "index.html").read_text()
+    assert not re.search(r"(?<![\w.~:/-])/(home|tmp|root|work|usr|var|mnt|Users)/", html)
+    assert "shootout.toml" in html  # the source named by its file name
+
+
+def test_scrub_cuts_paths_in_messages_and_keeps_the_rest() -> None:
+    from shootout.report import scrub
+
+    msg = "unreadable audit record /tmp/x/out/clips/a.audit.json: [Errno 2] (/home/u/b.mp4)"
+    assert scrub(msg) == "unreadable audit record .../a.audit.json: [Errno 2] (.../b.mp4)"
+    keep = "USD/1000 clips, n/a, GPU s / 3600, http://127.0.0.1:8188/view, 1/30 s"
+    assert scrub(keep) == keep
+
+
+def test_report_rebuild_replaces_the_folder_whole(shootout: Any, tmp_path: Path) -> None:
+    from shootout.report import write_report
+    from shootout.run import ShootoutResult, load_config
+
+    folder = tmp_path / "report"
+    (folder / "media").mkdir(parents=True)
+    (folder / "media" / "stale.mp4").write_bytes(b"old")
+    cfg = load_config(shootout["base"] / "shootout.toml")
+    res = ShootoutResult(cfg, "x/shootout.toml", [], None, tmp_path)
+    page = write_report(res, folder)
+    assert page == folder / "index.html" and page.is_file()
+    assert list((folder / "media").iterdir()) == []  # the older run's media are gone
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]  # no staging left
 
 
 def test_locked_settings_name_the_winner_and_manifest_new_uses_them(shootout: Any) -> None:

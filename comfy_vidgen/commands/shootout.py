@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         sub,
         "shootout",
         "run candidate workflows x parameter grids over the same shots through the "
-        "orchestrator; rank on QC, cost and capacity; write report.html, "
+        "orchestrator; rank on QC, cost and capacity; write report/index.html, "
         "locked-settings.json and measurements.json (exit 0 with a winner, 1 without)",
         "vidgen shootout shootout.toml --engine comfyui --fleet rack.toml --out shootout-june",
     )
