@@ -42,7 +42,7 @@ REPORT_PAGE = "index.html"
 MEDIA_DIR = "media"
 #: poster-frame strip: this many frames, evenly spaced, each this wide
 STRIP_FRAMES = 4
-STRIP_THUMB_W = 160
+STRIP_THUMB_W = 120
 #: previews are at most this wide (the node's are 512; the report shows 2-4 per row)
 PREVIEW_W = 320
 
@@ -59,7 +59,7 @@ tr.win td{background:#e3f6e3;font-weight:600}tr.out td{color:#888}
 figure{margin:0;background:#fff;border:1px solid #ddd;padding:6px}
 figure.win{border:2px solid #2e7d32}
 figcaption{font-size:12px;max-width:660px}
-figcaption dl{display:grid;grid-template-columns:auto auto;gap:0 8px;margin:4px 0}
+figcaption dl{display:grid;grid-template-columns:max-content max-content;gap:0 12px;margin:4px 0}
 figcaption dt{color:#555}figcaption dd{margin:0;font-variant-numeric:tabular-nums}
 img,video{display:block;max-width:100%}svg{background:#fff;border:1px solid #ddd;margin:4px 8px 8px 0}
 """
@@ -93,6 +93,7 @@ class ClipMedia:
     strip: str
     width: int
     height: int
+    strip_width: int
 
 
 def make_clip_media(clip: str | os.PathLike[str], folder: Path, stem: str) -> ClipMedia:
@@ -101,9 +102,10 @@ def make_clip_media(clip: str | os.PathLike[str], folder: Path, stem: str) -> Cl
 
     prev = preview_of_video(clip, folder / f"{stem}.mp4", max_width=PREVIEW_W)
     posters = poster_frames(clip, STRIP_FRAMES, STRIP_THUMB_W)
-    Image.fromarray(strip(posters)).save(folder / f"{stem}.png", optimize=True)
+    row = strip(posters)
+    Image.fromarray(row).save(folder / f"{stem}.png", optimize=True)
     rel = f"{MEDIA_DIR}/{stem}"
-    return ClipMedia(f"{rel}.mp4", f"{rel}.png", prev.width, prev.height)
+    return ClipMedia(f"{rel}.mp4", f"{rel}.png", prev.width, prev.height, row.shape[1])
 
 
 def _safe(text: str) -> str:
@@ -536,7 +538,8 @@ def _shots_section(res: ShootoutResult, media: dict[tuple[str, str], ClipMedia |
             c = clip
             cls = ' class="win"' if r is res.winner else ""
             m = media.get((r.variant.key, shot))
-            if isinstance(m, ClipMedia):
+            if isinstance(m, ClipMedia):  # as wide as its strip: long QC reasons wrap
+                cls += f' style="width:{max(m.strip_width, m.width)}px"'
                 alt = _e(f"{r.variant.key} / {shot}")
                 body = (
                     f'<video src="{m.video}" width="{m.width}" height="{m.height}" controls loop '

@@ -1,4 +1,6 @@
-"""After a run queued from the real front end, the H.265 Encode node plays its preview.
+"""The browser-playable previews, in a real headless Chromium.
+
+1. After a run queued from the real front end, the H.265 Encode node plays its preview.
 
 A real, headless ComfyUI (``COMFYUI_DIR``; the pinned front end, or the one in
 ``VIDGEN_FRONTEND_ROOT``, e.g. a newer comfyui-frontend-package's ``static/``) with this
@@ -7,7 +9,11 @@ pack and the RIFE weights; Debian's Chromium through playwright-core
 queues the graph as an artist would. The test then checks what the browser got: a
 ``<video>`` for the encode node whose source is the H.264 preview in ComfyUI's temp
 folder, loaded far enough to play (``readyState >= 2``), while Chromium cannot play the
-HEVC delivery itself. With ``VIDGEN_REQUIRE_BROWSER=1`` a missing browser fails.
+HEVC delivery itself.
+
+2. The shootout report folder, opened from disk, plays every candidate's preview.
+
+With ``VIDGEN_REQUIRE_BROWSER=1`` a missing browser fails.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import subprocess
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
+import numpy as np
 import pytest
 from conftest import photo
 from PIL import Image
@@ -26,10 +33,10 @@ from test_editor_browser import CHROMIUM, JS, NODE, ROOT, _require_browser
 from comfy_vidgen.encode import probe
 from comfy_vidgen.models import load_lock, locate
 
-pytestmark = pytest.mark.comfyui
 SIZE = (256, 144)
 
 
+@pytest.mark.comfyui
 def test_encode_node_plays_its_preview_after_a_run_queued_from_the_ui(tmp_path: Path) -> None:
     from live_comfyui import comfyui_dir, running_comfyui
 
@@ -96,3 +103,55 @@ def test_encode_node_plays_its_preview_after_a_run_queued_from_the_ui(tmp_path: 
     for shot in rep["screenshots"]:
         with Image.open(shot) as im:
             assert im.format == "PNG" and im.width > 200
+
+
+def test_shootout_report_previews_play_offline_in_chromium(tmp_path: Path) -> None:
+    """The report folder, opened from disk with no server: every preview plays, every
+    strip loads, and nothing outside the folder is requested."""
+    _require_browser()
+    from comfy_vidgen.encode import encode
+    from comfy_vidgen.encode.preview import preview_size
+    from shootout.report import STRIP_THUMB_W, write_report
+    from shootout.run import ClipResult, ShootoutConfig, ShootoutResult, Variant, VariantResult
+
+    img = np.asarray(Image.fromarray(photo("rocket")).resize((400, 300)))
+    results = []
+    for i, key in enumerate(("fast", "slow")):
+        clips = []
+        for shot in ("rocket", "rocket-tight"):
+            frames = np.stack(
+                [img[20 + i * 8 : 164 + i * 8, k * 4 : k * 4 + 256] for k in range(30)]
+            )
+            clip = encode(frames, tmp_path / "clips" / f"{key}-{shot}.mp4", fps=30,
+                          encoder="libx265", preset="ultrafast")  # fmt: skip
+            clips.append(ClipResult(shot, f"{shot}.{key}", f"job-{key}-{shot}", "done",
+                                    path=clip.path, qc_passed=i == 0, qc_score=0.9 - i / 2))  # fmt: skip
+        v = Variant(key, key, "camera_only@1", "local", {"frames": 9 + 4 * i})
+        results.append(VariantResult(v, True, clips=clips, rank=i + 1, eligible=i == 0))
+    cfg = ShootoutConfig.model_validate({
+        "price_per_gpu_hour": 1.0, "gpus": 1, "inputs": {"keyframes": ["k.jpg"]},
+        "candidate": [{"workflow": "camera_only@1"}]})  # fmt: skip
+    res = ShootoutResult(cfg, str(tmp_path / "shootout.toml"), results, results[0], tmp_path)
+    page = write_report(res, tmp_path / "report")
+    art = os.environ.get("VIDGEN_ARTIFACTS")
+    shot = (Path(art) if art else tmp_path) / "shootout-report.png"
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    r = subprocess.run(
+        [NODE or "node", str(JS / "report_media.mjs"), "--page", str(page), "--out", str(shot),
+         "--chromium", CHROMIUM or ""],
+        cwd=JS, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    rep = json.loads(r.stdout.strip().splitlines()[-1])
+    assert rep["errors"] == []
+    folder = (tmp_path / "report").resolve()
+    for url in rep["requests"]:  # the page and its own media, nothing else
+        assert url.startswith("file://"), url
+        assert Path(urlparse(url).path).resolve().is_relative_to(folder), url
+    assert len(rep["videos"]) == 4 and len(rep["images"]) == 4
+    for v in rep["videos"]:
+        assert v.get("error") is None and v["readyState"] >= 2 and v["currentTime"] > 0, v
+        assert (v["videoWidth"], v["videoHeight"]) == (256, 144)
+    tw, th = preview_size(256, 144, STRIP_THUMB_W)
+    for im in rep["images"]:
+        assert (im["naturalWidth"], im["naturalHeight"]) == (4 * tw + 3 * 2, th), im

@@ -22,7 +22,9 @@ from PIL import Image
 
 from comfy_vidgen.capacity import load_measurements
 from comfy_vidgen.encode import probe
+from comfy_vidgen.encode.preview import preview_size
 from comfy_vidgen.models import load_lock, locate
+from shootout.report import STRIP_THUMB_W
 
 pytestmark = pytest.mark.skipif(
     locate(load_lock().get("rife-4.25")) is None,
@@ -181,7 +183,7 @@ def test_report_is_one_self_contained_folder_showing_what_was_judged(shootout: A
     shots = re.findall(r'<h3>([^<]+)</h3><div class="grid">(.*?)</div>(?=<h3>|</section>)', html)
     assert [name for name, _ in shots] == ["coffee", "rocket"]
     for name, grid in shots:
-        figs = re.findall(r"<figure( class=\"win\")?>(.*?)</figure>", grid)
+        figs = re.findall(r'<figure( class="win")?(?: style="width:\d+px")?>(.*?)</figure>', grid)
         assert len(figs) == 3 and sum(bool(w) for w, _ in figs) == 1
         keys = [re.search(r"<figcaption><b>([^<]+)</b>", f).group(1) for _, f in figs]  # type: ignore[union-attr]
         assert sorted(keys) == ["camera-1", "camera-2", "fake"]
@@ -193,8 +195,9 @@ def test_report_is_one_self_contained_folder_showing_what_was_judged(shootout: A
             p = probe(folder / video.group(1))
             assert (p.codec, p.codec_tag, p.width, p.height) == ("h264", "avc1", 128, 72)
             assert (p.frames, p.fps) == (24, 30.0)  # the whole delivered clip
+            tw, th = preview_size(128, 72, STRIP_THUMB_W)
             with Image.open(folder / strip.group(1)) as im:
-                assert (im.width, im.height) == (4 * 128 + 3 * 2, 72)  # four frames
+                assert (im.width, im.height) == (4 * tw + 3 * 2, th)  # four frames
         assert name in figs[0][1]
     # the summary still shows what could not run, and why
     assert "svd_xt@1" in html and "local engine runs camera_only only" in html
