@@ -24,7 +24,6 @@ import itertools
 import json
 import logging
 import math
-import re
 import statistics
 import threading
 import time
@@ -859,7 +858,3 @@ def write_outputs(result: ShootoutResult) -> None:
     atomic_write_text(
         out / "summary.json", json.dumps(result.to_dict(), indent=2, allow_nan=False) + "\n"
     )
-
-
-def safe_key(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-") or "x"
