@@ -62,47 +62,56 @@ def test_encode_node_plays_its_preview_after_a_run_queued_from_the_ui(tmp_path: 
     (base / "input" / "manifests" / "shot.json").write_text(dumps_pretty(m))
     front = os.environ.get("VIDGEN_FRONTEND_ROOT")
     extra = ("--front-end-root", front) if front else ()
+    # the pinned front end has only the classic canvas; a newer one also the Vue nodes
+    modes = ("classic", "vue") if front else ("classic",)
     art = os.environ.get("VIDGEN_ARTIFACTS")
     out = Path(art) / "preview" if art else tmp_path / "screenshots"
+    reports = {}
     with running_comfyui(base, extra_args=extra) as live:
-        r = subprocess.run(
-            [NODE or "node", str(JS / "preview_e2e.mjs"), "--url", live.url,
-             "--workflow", str(ROOT / "workflows" / "camera_only" / "v2" / "workflow.json"),
-             "--manifest", "shot.json", "--out", str(out), "--chromium", CHROMIUM or ""],
-            cwd=JS, capture_output=True, text=True, timeout=600,
-        )  # fmt: skip
-        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-5000:]
-        rep = json.loads(r.stdout.strip().splitlines()[-1])
+        for mode in modes:
+            r = subprocess.run(
+                [NODE or "node", str(JS / "preview_e2e.mjs"), "--url", live.url,
+                 "--workflow", str(ROOT / "workflows" / "camera_only" / "v2" / "workflow.json"),
+                 "--manifest", "shot.json", "--out", str(out), "--node-mode", mode,
+                 "--prefix", f"shot-{mode}", "--chromium", CHROMIUM or ""],
+                cwd=JS, capture_output=True, text=True, timeout=600,
+            )  # fmt: skip
+            assert r.returncode == 0, mode + r.stdout[-3000:] + r.stderr[-5000:]
+            reports[mode] = json.loads(r.stdout.strip().splitlines()[-1])
         temp = live.base / "temp"
         output = live.output_dir
-    assert rep["errors"] == [], rep["errors"]
-    assert "shot.json" in rep["setup"]["choices"]
-    res = rep["result"]
-    assert "failed" not in res, res
-    # the executed message: the preview (temp) is shown, the delivery is reported apart
-    ui = res["output"]
-    (item,) = ui["images"]
-    assert item["type"] == "temp" and ui["animated"] == [True]
-    (delivery,) = ui["vidgen_outputs"]
-    assert delivery["type"] == "output" and delivery["filename"].endswith(".mp4")
-    # the browser loaded that file and can play it; it could not play the delivery
-    shown = res["shown"]
-    q = parse_qs(urlparse(shown["src"]).query)
-    assert (q["filename"], q["type"], q["subfolder"]) == ([item["filename"]], ["temp"], ["vidgen"])
-    assert shown["readyState"] >= 2 and shown["error"] is None
-    assert (shown["videoWidth"], shown["videoHeight"]) == SIZE
-    assert shown["duration"] == pytest.approx(4.0, abs=0.05)
-    assert shown["canPlayH264"] == "probably" and shown["canPlayHevc"] == ""
-    prev = probe(temp / "vidgen" / item["filename"])
-    assert (prev.codec, prev.frames, prev.width) == ("h264", 120, SIZE[0])
-    delivered = probe(output / delivery["subfolder"] / delivery["filename"])
-    assert (delivered.codec, delivered.frames) == ("hevc", 120)
-    # nothing but the delivery and its sidecar in the output folder
-    names = sorted(p.name for p in output.rglob("*") if p.is_file())
-    assert names == sorted([delivery["filename"], delivery["sidecar"]])
-    for shot in rep["screenshots"]:
-        with Image.open(shot) as im:
-            assert im.format == "PNG" and im.width > 200
+    delivered_names = []
+    for mode, rep in reports.items():
+        assert rep["errors"] == [], (mode, rep["errors"])
+        assert "shot.json" in rep["setup"]["choices"]
+        assert rep["setup"]["vueNodes"] is (mode == "vue")
+        res = rep["result"]
+        assert "failed" not in res, (mode, res)
+        # the executed message: the preview (temp) is shown, the delivery is reported apart
+        ui = res["output"]
+        (item,) = ui["images"]
+        assert item["type"] == "temp" and ui["animated"] == [True]
+        (delivery,) = ui["vidgen_outputs"]
+        assert delivery["type"] == "output" and delivery["filename"].startswith(f"shot-{mode}_")
+        delivered_names += [delivery["filename"], delivery["sidecar"]]
+        # the browser loaded that file and can play it; it could not play the delivery
+        shown = res["shown"]
+        q = parse_qs(urlparse(shown["src"]).query)
+        assert (q["filename"], q["type"], q["subfolder"]) == (
+            [item["filename"]], ["temp"], ["vidgen"])  # fmt: skip
+        assert shown["readyState"] >= 2 and shown["error"] is None, (mode, shown)
+        assert (shown["videoWidth"], shown["videoHeight"]) == SIZE
+        assert shown["duration"] == pytest.approx(4.0, abs=0.05)
+        assert shown["canPlayH264"] == "probably" and shown["canPlayHevc"] == ""
+        prev = probe(temp / "vidgen" / item["filename"])
+        assert (prev.codec, prev.frames, prev.width) == ("h264", 120, SIZE[0])
+        delivered = probe(output / delivery["subfolder"] / delivery["filename"])
+        assert (delivered.codec, delivered.frames) == ("hevc", 120)
+        for shot in rep["screenshots"]:
+            with Image.open(shot) as im:
+                assert im.format == "PNG" and im.width > 200
+    # nothing but the deliveries and their sidecars in the output folder
+    assert sorted(p.name for p in output.rglob("*") if p.is_file()) == sorted(delivered_names)
 
 
 def test_shootout_report_previews_play_offline_in_chromium(tmp_path: Path) -> None:

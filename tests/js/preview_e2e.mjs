@@ -3,6 +3,7 @@
 // readyState, and the node's outputs. Run by tests/test_preview_browser.py, which starts
 // the real ComfyUI and asserts on the JSON report this script prints.
 //   node preview_e2e.mjs --url URL --workflow UI_JSON --manifest NAME --out DIR
+//                        [--node-mode classic|vue] [--prefix vidgen]
 //                        [--chromium /usr/bin/chromium] [--timeout-s 480]
 import { readFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -15,6 +16,8 @@ const { values: opt } = parseArgs({
     workflow: { type: "string" },
     manifest: { type: "string" },
     out: { type: "string" },
+    "node-mode": { type: "string", default: "classic" },
+    prefix: { type: "string", default: "vidgen" },
     "timeout-s": { type: "string", default: "480" },
     chromium: { type: "string", default: process.env.CHROMIUM || "/usr/bin/chromium" },
   },
@@ -30,8 +33,10 @@ try {
   page.on("pageerror", (e) => { if (/comfy-vidgen/.test(e.stack || "")) report.errors.push(`pageerror: ${e.stack || e.message}`); });
   page.on("dialog", async (d) => { report.errors.push(`dialog: ${d.message()}`); await d.dismiss(); });
   page.on("response", (r) => { if (r.status() >= 400 && /\/view\b/.test(r.url())) report.errors.push(`HTTP ${r.status()} ${r.url()}`); });
-  // a fresh user directory would open the first-run templates dialog over the canvas
+  // a fresh user directory would open the first-run templates dialog over the canvas;
+  // the node renderer: the classic canvas or the opt-in Vue nodes (front ends >= 1.2x)
   await fetch(`${opt.url}/api/settings/Comfy.TutorialCompleted`, { method: "POST", body: "true" });
+  await fetch(`${opt.url}/api/settings/Comfy.VueNodes.Enabled`, { method: "POST", body: JSON.stringify(opt["node-mode"] === "vue") });
   await page.goto(opt.url);
   await page.waitForFunction(
     () => window.LiteGraph?.registered_node_types?.NVENCEncode && window.comfyAPI?.app?.app?.graph,
@@ -39,7 +44,7 @@ try {
     { timeout: 120000 },
   );
   await page.waitForTimeout(1500); // newer front ends reload their start-up workflow once
-  report.setup = await page.evaluate(async ({ workflow, manifest }) => {
+  report.setup = await page.evaluate(async ({ workflow, manifest, prefix }) => {
     const app = window.comfyAPI.app.app;
     const api = window.comfyAPI.api.api;
     window.__vidgen = { executed: [], errors: [] };
@@ -51,6 +56,9 @@ try {
     const choices = w.options.values;
     w.value = manifest;
     w.callback?.(w.value);
+    // a new file name prefix: the encode node runs again in a second session, all else is cached
+    const enc = app.graph._nodes.find((n) => n.type === "NVENCEncode");
+    enc.widgets.find((x) => x.name === "filename_prefix").value = prefix;
     // the whole graph in view, so the encode node's preview widget is on screen
     // (mutate in place: these are typed arrays in litegraph)
     app.canvas.ds.scale = 0.75;
@@ -58,8 +66,8 @@ try {
     app.canvas.ds.offset[1] = 40;
     app.graph.setDirtyCanvas(true, true);
     await app.queuePrompt(0, 1);
-    return { choices, types: app.graph._nodes.map((n) => n.type) };
-  }, { workflow: JSON.parse(readFileSync(opt.workflow, "utf8")), manifest: opt.manifest });
+    return { choices, types: app.graph._nodes.map((n) => n.type), vueNodes: Boolean(window.LiteGraph?.vueNodesMode) };
+  }, { workflow: JSON.parse(readFileSync(opt.workflow, "utf8")), manifest: opt.manifest, prefix: opt.prefix });
   const t0 = Date.now();
   const handle = await page.waitForFunction(
     () => {
@@ -87,7 +95,7 @@ try {
   );
   report.result = await handle.jsonValue();
   report.seconds = (Date.now() - t0) / 1000;
-  const path = join(opt.out, "preview.png");
+  const path = join(opt.out, `preview-${opt["node-mode"]}.png`);
   await page.screenshot({ path });
   report.screenshots.push(path);
 } finally {
