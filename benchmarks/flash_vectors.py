@@ -183,9 +183,9 @@ CHANGED = (
     "change of each area in linear light: 0.125 over the whole screen"
 )
 NO_PATTERN = (
-    "IRIS reported no harmful pattern (0 stripes in every frame): its stripe count is the "
-    "number of separate blobs in its peak-filtered difference image, and here the pattern "
-    "comes out as one blob; BT.1702 / Ofcom count light-dark pairs, as we do"
+    "IRIS recorded no harmful pattern in any frame: it counts as stripes the separate blobs "
+    "of the thresholded difference between the frame and the frame without its spectral "
+    "peaks, and needs 6; BT.1702 / Ofcom count light-dark pairs, as we do"
 )
 
 VECTORS: list[Vector] = [

@@ -15,7 +15,14 @@ How it is measured (every step in linear light, from :func:`flash.linear_area`):
    seen). A block holds a stripe pattern when one spatial frequency with at
    least 3 cycles in the block (and its second harmonic) carries
    ``REGULARITY`` of the block's windowed AC energy, and its darkest and
-   lightest values meet the two luminance conditions.
+   lightest values meet the two luminance conditions. Rows of repeated
+   elements (a checkerboard, a dot grid: Ofcom counts them as stripes) split
+   that energy between two fundamentals: a block is a *lattice* when a second
+   isolated spectral peak at least ``LATTICE_ANGLE_DEG`` from the first, with
+   the first, their sum and difference and second harmonics, carries
+   ``REGULARITY`` of it. A lattice is represented by one of its two
+   fundamentals (the one nearer ``LATTICE_REF_DEG``); its pairs are counted
+   across both, and the larger count is kept.
 2. Adjacent pattern blocks with the same orientation (within 15 degrees) and
    period (within 30%) form a region. Its light-dark pairs are counted on the
    luminance profile across the stripes (a hysteresis peak count); its area is
@@ -322,10 +329,17 @@ class PatternAnalyzer:
             sin_angle = np.abs(ky[None, :] * mx[:, None] - kx[None, :] * my[:, None]) / np.maximum(
                 self._radius[None, :] * np.hypot(my, mx)[:, None], 1e-9
             )
-            pv2 = np.where(sin_angle >= math.sin(math.radians(LATTICE_ANGLE_DEG)), pv[maybe], 0.0)
+            # per frequency, not per rfft2 bin: a bin of the kx = 0 column holds
+            # half of its frequency pair (the other half is the bin at -ky), the
+            # other bins all of it (hence colw); compare |X|^2 itself
+            raw = pv[maybe] / self._colw
+            pv2 = np.where(sin_angle >= math.sin(math.radians(LATTICE_ANGLE_DEG)), raw, 0.0)
             k2 = np.argmax(pv2, axis=1)
             pk2[maybe] = k2
-            second = pv2[np.arange(maybe.size), k2] >= LATTICE_SECOND * pv[maybe, pk[maybe]]
+            second = (
+                pv2[np.arange(maybe.size), k2]
+                >= LATTICE_SECOND * raw[np.arange(maybe.size), pk[maybe]]
+            )
             # both combinations p1 +- p2 must be pattern frequencies too: two
             # peaks either side of a smooth image's low-frequency lobe (a
             # gradient, not a lattice) have a difference near DC
