@@ -128,9 +128,9 @@ def test_lattice_is_reported_by_its_rows(kind: str, period: float, angle: float)
 
 
 def test_lattice_pairs_are_counted_in_any_orientation() -> None:
-    """Five columns of dots, 18 rows: the rows are 18 light-dark pairs (Ofcom: stripes
-    "formed by rows of repetitive elements", more than five pairs "in any orientation"),
-    whereas five columns of stripes are 5."""
+    """Five columns of dots, 18 rows: the rows are 18 light-dark pairs (Ofcom counts stripes
+    formed by rows of repeated elements, more than five pairs in any orientation), whereas
+    five columns of stripes are 5."""
     dots = metrics_of(fv.lattice("dots", n=10, period=16, cols=5))["pattern"]
     bars = metrics_of(fv.stripes(n=10, period=16, pairs=5, x0=32))["pattern"]
     assert dots["max_pairs"] >= 15
