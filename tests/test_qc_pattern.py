@@ -35,7 +35,8 @@ fv = _vectors()
 def test_vector_verdicts(v: object) -> None:
     """Flash rules, pattern check and extended warning on every vector, below and above
     each threshold (area 20/30% changing, 30/50% stationary, 5/6 pairs, contrast, dark bars,
-    drifting one way vs oscillating / reversing / flashing)."""
+    drifting one way vs oscillating / reversing / flashing), for stripes, checkerboards and
+    dot grids."""
     want = {"flash_pass": v.flash_pass, "pattern_pass": v.pattern_pass, "extended": v.extended}  # type: ignore[attr-defined]
     assert fv.measure(v) == want
 
@@ -108,3 +109,53 @@ def test_a_pattern_that_appears_after_idle_frames_is_caught_in_time() -> None:
     end = m["worst_window"]["end_frame"]
     assert 45 + 15 - 1 <= end <= 45 + 15 - 1 + pt.IDLE_STEP
     assert m["fail_frames"] == 90 - end
+
+
+@pytest.mark.parametrize(
+    ("kind", "period", "angle"),
+    [("checker", 8.0, 45.0), ("dots", 8.0, 0.0), ("dots", 6.0, 0.0)],
+)
+def test_lattice_is_reported_by_its_rows(kind: str, period: float, angle: float) -> None:
+    """A checkerboard's rows of squares run diagonally (fundamental period 8 / sqrt 2 for
+    4-px squares); a dot grid's rows run along x and y (the period of the grid)."""
+    m = metrics_of(fv.lattice(kind, n=20, size=(1024, 576), period=2 * period))["pattern"]
+    assert not m["passed"]
+    w = m["worst_pattern"]
+    want = 2 * period / (2**0.5 if kind == "checker" else 1.0)
+    assert w["period_px"] == pytest.approx(want, rel=0.15)
+    assert min(abs(w["orientation_deg"] - angle), 180 - abs(w["orientation_deg"] - angle)) < 8
+    assert w["area"] > 0.85 and w["motion"] == "stationary"
+
+
+def test_lattice_pairs_are_counted_in_any_orientation() -> None:
+    """Five columns of dots, 18 rows: the rows are 18 light-dark pairs (Ofcom counts stripes
+    formed by rows of repeated elements, more than five pairs in any orientation), whereas
+    five columns of stripes are 5."""
+    dots = metrics_of(fv.lattice("dots", n=10, period=16, cols=5))["pattern"]
+    bars = metrics_of(fv.stripes(n=10, period=16, pairs=5, x0=32))["pattern"]
+    assert dots["max_pairs"] >= 15
+    assert bars["max_pairs"] == 5
+
+
+def test_smooth_texture_is_not_a_lattice() -> None:
+    """Blocks of a real photograph (smooth low-frequency spectra) are not taken for a
+    lattice: its fundamentals must be isolated spectral peaks."""
+    from conftest import photo
+
+    from comfy_vidgen.qc import flash as fl
+
+    a = pt.PatternAnalyzer(512, 288, fv.FPS, pt.PatternRule())
+    lattices = 0
+    for name in ("astronaut", "coffee", "chelsea"):
+        import cv2
+
+        img = cv2.resize(photo(name), (512, 288), interpolation=cv2.INTER_AREA)
+        lum = pt.luminance(fl.linear_area(img, (512, 288)))
+        for lv in a.levels:
+            present, _, _, freq = a._measure(lum, lv)
+            lattices += int((present & (freq[:, 2:] != 0).any(axis=1)).sum())
+    checker = next(fv.lattice("checker", n=1))
+    lum = pt.luminance(fl.linear_area(checker, (512, 288)))
+    present, _, _, freq = a._measure(lum, a.levels[0])
+    assert present.all() and (freq[:, 2:] != 0).any(axis=1).all()
+    assert lattices == 0

@@ -15,7 +15,14 @@ How it is measured (every step in linear light, from :func:`flash.linear_area`):
    seen). A block holds a stripe pattern when one spatial frequency with at
    least 3 cycles in the block (and its second harmonic) carries
    ``REGULARITY`` of the block's windowed AC energy, and its darkest and
-   lightest values meet the two luminance conditions.
+   lightest values meet the two luminance conditions. Rows of repeated
+   elements (a checkerboard, a dot grid: Ofcom counts them as stripes) split
+   that energy between two fundamentals: a block is a *lattice* when a second
+   isolated spectral peak at least ``LATTICE_ANGLE_DEG`` from the first, with
+   the first, their sum and difference and second harmonics, carries
+   ``REGULARITY`` of it. A lattice is represented by one of its two
+   fundamentals (the one nearer ``LATTICE_REF_DEG``); its pairs are counted
+   across both, and the larger count is kept.
 2. Adjacent pattern blocks with the same orientation (within 15 degrees) and
    period (within 30%) form a region. Its light-dark pairs are counted on the
    luminance profile across the stripes (a hysteresis peak count); its area is
@@ -81,6 +88,19 @@ IDLE_STEP = 3
 MOTIONS = ("stationary", "flowing", "changing")
 #: width (px, along the stripes) of the strip the bars are counted on
 PROFILE_STRIP = 9
+#: a lattice's second fundamental: at least this far (degrees) from the first,
+#: carrying at least LATTICE_SECOND of its power
+LATTICE_ANGLE_DEG = 45.0
+LATTICE_SECOND = 0.2
+#: a lattice is only looked for where the strongest peak (3x3 bins) holds this
+#: share of a block's AC energy
+LATTICE_PEAK = 0.15
+#: share of the 5x5 bins around each fundamental held by the 3x3 around it
+LATTICE_PEAKED = 0.7
+#: lattice points this close to DC (cycles per block) are not counted as its energy
+LATTICE_MIN_RADIUS = 2.0
+#: a lattice is represented by its fundamental closest to this direction (degrees)
+LATTICE_REF_DEG = 22.5
 #: blocks of one region: orientation and period agreement
 SAME_ANGLE_DEG = 15.0
 SAME_PERIOD = 1.3
@@ -93,7 +113,7 @@ _EMPTY: Measured = (
     np.zeros(0, np.bool_),
     np.zeros(0, np.intp),
     np.zeros((0, BLOCK * (BLOCK // 2 + 1)), np.complex64),
-    np.zeros((0, 2), np.float32),
+    np.zeros((0, 4), np.float32),
 )
 
 
@@ -134,6 +154,8 @@ class _Detection:
     period: float
     angle: float  # direction of the stripes' normal, radians in [0, pi)
     motion: str  # "stationary", "flowing" or "changing"
+    period2: float = 0.0  # a lattice's second fundamental (0: stripes)
+    angle2: float = 0.0
 
 
 @dataclass
@@ -230,6 +252,7 @@ class PatternAnalyzer:
         kx = np.fft.rfftfreq(BLOCK) * BLOCK
         self._ky, self._kx = np.meshgrid(ky, kx, indexing="ij")
         radius = np.hypot(self._ky, self._kx)
+        self._radius = radius.ravel()
         self._valid = (radius >= MIN_CYCLES).ravel()
         # rfft2 keeps half the spectrum: the other columns stand for two bins
         colw = np.full(kx.shape, 2.0, np.float32)
@@ -237,6 +260,7 @@ class PatternAnalyzer:
         colw[-1] = 1.0
         self._colw = np.broadcast_to(colw, self._ky.shape).ravel()
         self._near = _neighbour_table()
+        self._near5 = _folded_neighbours()
         self._dy = np.repeat(np.arange(-1.0, 2.0), 3)  # offsets of _near[:, :9]
         self._dx = np.tile(np.arange(-1.0, 2.0), 3)
 
@@ -257,7 +281,9 @@ class PatternAnalyzer:
         return b, flat.min(axis=1), flat.max(axis=1)
 
     def _measure(self, lum: F32, lv: _Level) -> Measured:
-        """Per block: pattern present, stripe-frequency bin, the spectrum."""
+        """Per block: pattern present, representative frequency bin, the spectrum, and
+        the refined frequencies (ky, kx of the representative one; ky2, kx2 of a
+        lattice's second one, 0 for stripes)."""
         import scipy.fft
 
         blocks, lo, hi = self._blocks(lum, lv)
@@ -266,30 +292,125 @@ class PatternAnalyzer:
         spec = np.zeros((n, nbins), np.complex64)
         peak = np.zeros(n, np.intp)
         present = np.zeros(n, np.bool_)
+        freq = np.zeros((n, 4), np.float32)
         # only blocks that meet the luminance conditions can hold a harmful pattern
         cand = np.flatnonzero((hi - lo >= self.rule.delta) & (lo < self.rule.dark_max))
         if cand.size == 0:
-            return present, peak, spec, np.zeros((n, 2), np.float32)
+            return present, peak, spec, freq
         x = blocks[cand]
         x = (x - x.mean(axis=(1, 2), keepdims=True)) * self.window
         sp = scipy.fft.rfft2(x, workers=1).astype(np.complex64).reshape(cand.size, nbins)
         spec[cand] = sp
         power = (sp.real**2 + sp.imag**2) * self._colw
         total = power.sum(axis=1) - power[:, 0]
-        pk = np.argmax(np.where(self._valid, power, 0.0), axis=1)
-        # energy within one bin of the peak and of its second harmonic
+        floor = REGULARITY * np.maximum(total, 1e-12)
+        pv = np.where(self._valid, power, 0.0)
+        pk = np.argmax(pv, axis=1)
+        rows = np.arange(cand.size)[:, None]
+        # stripes: energy within one bin of the peak and of its second harmonic
         padded = np.concatenate([power, np.zeros((cand.size, 1), power.dtype)], axis=1)
-        share = padded[np.arange(cand.size)[:, None], self._near[pk]].sum(axis=1)
-        present[cand] = (share >= REGULARITY * np.maximum(total, 1e-12)) & (total > 0)
-        peak[cand] = pk
-        # power-weighted centroid of the 3x3 bins around the peak: the stripe
-        # frequency to a fraction of a bin (a bin is ~7 degrees at 4 cycles)
-        near = padded[np.arange(cand.size)[:, None], self._near[pk, :9]]
-        wsum = np.maximum(near.sum(axis=1), 1e-12)
-        freq = np.zeros((n, 2), np.float32)
-        freq[cand, 0] = self._ky.ravel()[pk] + (near * self._dy).sum(axis=1) / wsum
-        freq[cand, 1] = self._kx.ravel()[pk] + (near * self._dx).sum(axis=1) / wsum
+        stripe = (padded[rows, self._near[pk]].sum(axis=1) >= floor) & (total > 0)
+        # a lattice (dots, a checkerboard: rows of repeated elements in two
+        # directions) splits its energy between two fundamentals: the strongest
+        # peak at least LATTICE_ANGLE_DEG away from the first, and the energy
+        # near p1, p2, p1 + p2, p1 - p2, 2 p1 and 2 p2
+        ky, kx = self._ky.ravel(), self._kx.ravel()
+        p1y, p1x = ky[pk], kx[pk]
+        pk2 = pk.copy()
+        lattice = np.zeros(cand.size, np.bool_)
+        # each of a lattice's two fundamentals carries a good part of the energy
+        # (a checkerboard: a third each); blocks whose peak holds less than
+        # LATTICE_PEAK of it (photos, foliage) are not examined further
+        p1_share = padded[rows, self._near[pk, :9]].sum(axis=1)
+        maybe = np.flatnonzero(~stripe & (p1_share >= LATTICE_PEAK * total) & (total > 0))
+        maybe = maybe[self._peaked(power[maybe], pk[maybe])]
+        if maybe.size:
+            my, mx = p1y[maybe], p1x[maybe]
+            sin_angle = np.abs(ky[None, :] * mx[:, None] - kx[None, :] * my[:, None]) / np.maximum(
+                self._radius[None, :] * np.hypot(my, mx)[:, None], 1e-9
+            )
+            # per frequency, not per rfft2 bin: a bin of the kx = 0 column holds
+            # half of its frequency pair (the other half is the bin at -ky), the
+            # other bins all of it (hence colw); compare |X|^2 itself
+            raw = pv[maybe] / self._colw
+            pv2 = np.where(sin_angle >= math.sin(math.radians(LATTICE_ANGLE_DEG)), raw, 0.0)
+            k2 = np.argmax(pv2, axis=1)
+            pk2[maybe] = k2
+            second = (
+                pv2[np.arange(maybe.size), k2]
+                >= LATTICE_SECOND * raw[np.arange(maybe.size), pk[maybe]]
+            )
+            # both combinations p1 +- p2 must be pattern frequencies too: two
+            # peaks either side of a smooth image's low-frequency lobe (a
+            # gradient, not a lattice) have a difference near DC
+            q2y, q2x = ky[k2], kx[k2]
+            shortest = np.minimum(np.hypot(my + q2y, mx + q2x), np.hypot(my - q2y, mx - q2x))
+            second &= shortest >= MIN_CYCLES
+            second &= self._peaked(power[maybe], k2)
+            maybe, k2, my, mx = maybe[second], k2[second], my[second], mx[second]
+            if maybe.size:
+                share = self._lattice_energy(padded[maybe], my, mx, k2)
+                lattice[maybe] = share >= floor[maybe]
+        # a lattice's representative direction: the one of its two closest to
+        # LATTICE_REF_DEG (a fixed, asymmetric choice, so that neighbouring blocks
+        # of one lattice pick the same direction whichever peak is stronger)
+        a1 = np.degrees(np.arctan2(p1y, p1x))
+        a2 = np.degrees(np.arctan2(ky[pk2], kx[pk2]))
+        swap = lattice & (_axis_dist(a2, LATTICE_REF_DEG) < _axis_dist(a1, LATTICE_REF_DEG))
+        rep = np.where(swap, pk2, pk)
+        other = np.where(swap, pk, pk2)
+        present[cand] = stripe | lattice
+        peak[cand] = rep
+        freq[cand, 0], freq[cand, 1] = self._centroid(padded, rep)
+        fy2, fx2 = self._centroid(padded, other)
+        freq[cand, 2] = np.where(lattice, fy2, 0.0)
+        freq[cand, 3] = np.where(lattice, fx2, 0.0)
         return present, peak, spec, freq
+
+    def _peaked(self, power: NDArray[np.float32], bins: NDArray[np.intp]) -> NDArray[np.bool_]:
+        """Whether the spectrum is a peak at ``bins``: the 3x3 bins around it hold
+        LATTICE_PEAKED of the 5x5. A periodic pattern's harmonics are isolated
+        peaks (the Hann window's main lobe is about 3 bins wide); a photo's
+        smooth low-frequency spectrum holds about 0.35 there."""
+        near = power[np.arange(bins.size)[:, None], self._near5[bins]]
+        out: NDArray[np.bool_] = near[:, :9].sum(axis=1) >= LATTICE_PEAKED * np.maximum(
+            near.sum(axis=1), 1e-12
+        )
+        return out
+
+    def _centroid(self, padded: NDArray[np.float32], bins: NDArray[np.intp]) -> tuple[F32, F32]:
+        """Power-weighted centroid of the 3x3 bins around ``bins``: the frequency to a
+        fraction of a bin (a bin is ~7 degrees at 4 cycles)."""
+        near = padded[np.arange(bins.size)[:, None], self._near[bins, :9]]
+        wsum = np.maximum(near.sum(axis=1), 1e-12)
+        fy: F32 = (self._ky.ravel()[bins] + (near * self._dy).sum(axis=1) / wsum).astype(np.float32)
+        fx: F32 = (self._kx.ravel()[bins] + (near * self._dx).sum(axis=1) / wsum).astype(np.float32)
+        return fy, fx
+
+    def _lattice_energy(
+        self, padded: NDArray[np.float32], p1y: F32, p1x: F32, pk2: NDArray[np.intp]
+    ) -> NDArray[np.float32]:
+        """Energy within one bin of the lattice points p1, p2, p1 +- p2, 2 p1, 2 p2."""
+        k = padded.shape[0]
+        p2y, p2x = self._ky.ravel()[pk2], self._kx.ravel()[pk2]
+        pts_y = np.stack([p1y, p2y, p1y + p2y, p1y - p2y, 2 * p1y, 2 * p2y], axis=1)
+        pts_x = np.stack([p1x, p2x, p1x + p2x, p1x - p2x, 2 * p1x, 2 * p2x], axis=1)
+        oy = np.repeat(np.arange(-1, 2), 3)
+        ox = np.tile(np.arange(-1, 2), 3)
+        yy = (pts_y[:, :, None] + oy).reshape(k, -1).astype(np.intp)
+        xx = (pts_x[:, :, None] + ox).reshape(k, -1).astype(np.intp)
+        # the real input's spectrum is symmetric: fold onto rfft2's half (kx >= 0)
+        neg = xx < 0
+        yy = np.where(neg, -yy, yy)
+        xx = np.abs(xx)
+        half = BLOCK // 2
+        ok = (xx <= half) & (np.abs(yy) <= half) & (np.hypot(yy, xx) >= LATTICE_MIN_RADIUS)
+        idx = np.where(ok, (yy % BLOCK) * (half + 1) + xx, padded.shape[1] - 1)
+        mask = np.zeros(padded.shape, np.bool_)
+        np.put_along_axis(mask, idx, True, axis=1)
+        mask[:, -1] = False
+        out: NDArray[np.float32] = (padded * mask).sum(axis=1)
+        return out
 
     def _motion(self, lv: _Level, idx: NDArray[np.intp]) -> NDArray[np.int8]:
         """Behaviour of blocks ``idx`` over the last second: MOTIONS index."""
@@ -356,15 +477,26 @@ class PatternAnalyzer:
                 continue
             idx = np.flatnonzero(present)
             motion = self._motion(lv, idx)
-            ky, kx = freq[:, 0], freq[:, 1]
+            fr = freq.tolist()
             for m, j in zip(motion.tolist(), idx.tolist(), strict=True):
                 r, c = divmod(int(j), lv.cols)
-                f = math.hypot(float(ky[j]), float(kx[j])) / BLOCK
-                ang = math.atan2(float(ky[j]), float(kx[j])) % math.pi
+                ky, kx, ky2, kx2 = fr[j]
+                f = math.hypot(ky, kx) / BLOCK
+                f2 = math.hypot(ky2, kx2) / BLOCK
                 s = lv.scale
                 dets.append(
                     _Detection(
-                        i, r, c, c * BLOCK * s, r * BLOCK * s, BLOCK * s, s / f, ang, MOTIONS[m]
+                        i,
+                        r,
+                        c,
+                        c * BLOCK * s,
+                        r * BLOCK * s,
+                        BLOCK * s,
+                        s / f,
+                        math.atan2(ky, kx) % math.pi,
+                        MOTIONS[m],
+                        s / f2 if f2 > 0 else 0.0,
+                        math.atan2(ky2, kx2) % math.pi,
                     )
                 )
         if self.frame_index % REGION_STEP == 0:
@@ -457,10 +589,7 @@ class PatternAnalyzer:
     def _region(self, lum: F32, cells: list[tuple[int, int]], group: list[_Detection]) -> Region:
         h, w = lum.shape
         period = float(np.median([d.period for d in group]))
-        # mean direction of the normals (angles doubled: 0 and pi are one direction)
-        c2 = sum(math.cos(2 * d.angle) for d in group)
-        s2 = sum(math.sin(2 * d.angle) for d in group)
-        ang = (math.atan2(s2, c2) / 2) % math.pi
+        ang = _mean_axis([d.angle for d in group])
         cols = [c for c, _ in cells]
         rows = [r for _, r in cells]
         # the bars are counted one block around the region too: stripes that only
@@ -475,15 +604,58 @@ class PatternAnalyzer:
         up = np.ones((BLOCK, BLOCK), np.uint8)
         core = np.kron(core_cells, up)[: y1 - y0, : x1 - x0].astype(np.bool_)
         grown = np.kron(grown_cells, up)[: y1 - y0, : x1 - x0].astype(np.bool_)
+        box = (x0, y0, x1, y1)
+        lattice = [d for d in group if d.period2 > 0]
+        if 2 * len(lattice) <= len(group):
+            pairs, area = self._bars(lum, box, core, grown, ang, period, PROFILE_STRIP)
+        else:
+            # rows of repeated elements run along both fundamentals: count the
+            # light-dark pairs across each ("in any orientation") and keep the
+            # larger. The strip is widened to two periods of the other
+            # fundamental along it, so the profile averages that one out
+            period2 = float(np.median([d.period2 for d in lattice]))
+            ang2 = _mean_axis([d.angle2 for d in lattice])
+            best = (0, 0.0)
+            for a1, p1, a2, p2 in ((ang, period, ang2, period2), (ang2, period2, ang, period)):
+                along = p2 / max(abs(math.sin(a2 - a1)), 0.2)
+                strip = min(6 * PROFILE_STRIP, max(PROFILE_STRIP, 2 * math.ceil(along) + 1))
+                got = self._bars(lum, box, core, grown, a1, p1, strip)
+                if got > best:
+                    best = got
+            pairs, area = best
+        motions = [d.motion for d in group]
+        motion = max(("changing", "flowing", "stationary"), key=motions.count)
+        bbox = (
+            min(cols) * BLOCK,
+            min(rows) * BLOCK,
+            (max(cols) + 1 - min(cols)) * BLOCK,
+            (max(rows) + 1 - min(rows)) * BLOCK,
+        )
+        return Region(pairs, area, period, math.degrees(ang), motion, bbox)
+
+    def _bars(
+        self,
+        lum: F32,
+        box: tuple[int, int, int, int],
+        core: NDArray[np.bool_],
+        grown: NDArray[np.bool_],
+        ang: float,
+        period: float,
+        strip: int,
+    ) -> tuple[int, float]:
+        """Light-dark pairs across the normal ``ang`` and the area they cover (screen
+        fraction), on a profile ``strip`` px wide through the region's centre."""
+        h, w = lum.shape
+        x0, y0, x1, y1 = box
         cos, sin = math.cos(ang), math.sin(ang)
         cy, cx = np.nonzero(core)
         mx, my = float(cx.mean()) + x0, float(cy.mean()) + y0
         # the bars are counted on a strip along the normal through the region's
-        # centre, PROFILE_STRIP px wide: a profile over the whole region would smear
+        # centre, ``strip`` px wide: a profile over the whole region would smear
         # the bars by the angle's error times the region's length
         reach = math.hypot(x1 - x0, y1 - y0) / 2 + 1
         ss = np.arange(-reach, reach + 1.0, dtype=np.float32)
-        tt = np.arange(-(PROFILE_STRIP // 2), PROFILE_STRIP // 2 + 1, dtype=np.float32)
+        tt = np.arange(-(strip // 2), strip // 2 + 1, dtype=np.float32)
         px = (mx + ss[None, :] * cos - tt[:, None] * sin).astype(np.float32)
         py = (my + ss[None, :] * sin + tt[:, None] * cos).astype(np.float32)
         vals = cv2.remap(lum, px, py, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
@@ -494,7 +666,9 @@ class PatternAnalyzer:
         prof = vals.mean(axis=0)[cols_ok].astype(np.float64)
         pairs, first, last = _count_bars(prof)
         area = 0.0
-        if pairs:
+        # only regions of MIN_PAIRS or more count towards a hazard: the area
+        # (the costlier part) is measured for those only
+        if pairs >= MIN_PAIRS:
             spos = ss[cols_ok]
             lo_s = float(spos[int(first)]) - period / 2
             hi_s = float(spos[int(last)]) + period / 2
@@ -505,15 +679,7 @@ class PatternAnalyzer:
             along = (t_rel >= ct.min()) & (t_rel <= ct.max() + 1)
             across = (s_rel >= lo_s) & (s_rel <= hi_s)
             area = float(np.count_nonzero(along & across & grown)) / (h * w)
-        motions = [d.motion for d in group]
-        motion = max(("changing", "flowing", "stationary"), key=motions.count)
-        box = (
-            min(cols) * BLOCK,
-            min(rows) * BLOCK,
-            (max(cols) + 1 - min(cols)) * BLOCK,
-            (max(rows) + 1 - min(rows)) * BLOCK,
-        )
-        return Region(pairs, area, period, math.degrees(ang), motion, box)
+        return pairs, area
 
     def _judge(self, regions: list[Region]) -> None:
         res = self.result
@@ -546,6 +712,24 @@ class PatternAnalyzer:
                 res.worst_end = self.frame_index
 
 
+def _folded_neighbours() -> NDArray[np.intp]:
+    """For every rfft2 bin: the flat indices of the 3x3 bins around it (first 9)
+    then of the rest of the 5x5, folded onto rfft2's half-plane (the spectrum of
+    a real block is symmetric: bin (ky, kx) holds the power of (-ky, -kx))."""
+    ncol = BLOCK // 2 + 1
+    order = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+    order += [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3) if max(abs(dy), abs(dx)) == 2]
+    table = np.zeros((BLOCK * ncol, len(order)), np.intp)
+    for b in range(BLOCK * ncol):
+        r, c = divmod(b, ncol)
+        for j, (dy, dx) in enumerate(order):
+            yy, xx = (r + dy) % BLOCK, (c + dx) % BLOCK
+            if xx >= ncol:
+                yy, xx = (-yy) % BLOCK, BLOCK - xx
+            table[b, j] = yy * ncol + xx
+    return table
+
+
 def _neighbour_table() -> NDArray[np.intp]:
     """For every rfft2 bin: the flat indices of the 3x3 bins around it and around
     its second harmonic (``BLOCK * (BLOCK // 2 + 1)`` = a zero pad where none)."""
@@ -567,6 +751,20 @@ def _neighbour_table() -> NDArray[np.intp]:
                         table[b, j] = yy * ncol + xx
                     j += 1
     return table
+
+
+def _mean_axis(angles: list[float]) -> float:
+    """Mean of axis directions in radians (doubled: 0 and pi are one direction)."""
+    c2 = sum(math.cos(2 * a) for a in angles)
+    s2 = sum(math.sin(2 * a) for a in angles)
+    return (math.atan2(s2, c2) / 2) % math.pi
+
+
+def _axis_dist(a: NDArray[np.float64], ref: float) -> NDArray[np.float64]:
+    """Distance in degrees between axis directions (``a`` and ``a + 180`` are one)."""
+    d = np.abs((a - ref) % 180.0)
+    out: NDArray[np.float64] = np.minimum(d, 180.0 - d)
+    return out
 
 
 def _severity(r: Region) -> float:
