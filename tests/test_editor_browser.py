@@ -379,3 +379,35 @@ def test_every_released_workflow_loads_in_real_comfyui(live_front: LiveFrontend)
             declared = "" if ref.endswith("@1") else ref
             files = sorted(f for f, wf in listed.items() if not declared or wf == declared)
             assert got["manifestChoices"] == [INLINE_CHOICE, *files], (mode, ref)
+
+
+def test_templates_appear_in_the_template_browser_and_open(
+    live_front: LiveFrontend, tmp_path: Path
+) -> None:
+    """example_workflows/ as an artist meets it: Workflow > Browse Templates lists the
+    pack with one card per workflow (our thumbnail on it), and a click opens the graph."""
+    from comfy_vidgen import workflow_examples
+    from comfy_vidgen.workflow_graph import load_workflow
+
+    fe = live_front
+    ref = next(r for r in workflow_examples.newest_versions() if r.startswith("camera_only@"))
+    title = workflow_examples.example_name(ref)
+    mode = NODE_MODES[fe.name][-1]  # Vue nodes where the front end offers them
+    r = subprocess.run(
+        [NODE or "node", str(JS / "templates.mjs"), "--url", fe.live.url, "--title", title,
+         "--node-mode", mode, "--chromium", str(CHROMIUM),
+         "--out", str(_artefacts(tmp_path, f"templates-{fe.name}-{mode}"))],
+        capture_output=True, text=True, timeout=300, cwd=JS,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    rep = json.loads(r.stdout.strip().splitlines()[-1])
+    assert rep["errors"] == [], rep["errors"]
+    assert sorted(rep["listed"]["comfy-vidgen"]) == sorted(workflow_examples.expected())
+    assert rep["thumbnail"] == {"naturalWidth": 400, "naturalHeight": 300}
+    assert rep["thumbnailFetch"]["status"] == 200, rep["thumbnailFetch"]
+    assert rep["opened"]["workflow"] == ref
+    api = load_workflow(ref).api
+    made = {k: {"class_type": n["class_type"], "inputs": n["inputs"]} for k, n in rep["opened"]["prompt"].items()}  # fmt: skip
+    assert made == {
+        k: {"class_type": n["class_type"], "inputs": n["inputs"]} for k, n in api.items()
+    }
