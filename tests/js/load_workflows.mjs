@@ -37,12 +37,27 @@ try {
       else errors.push(text);
     });
     // our extension logs what it catches: any such line is a failure of ours
-    page.on("console", (m) => { if (m.type() === "error" && m.text().includes("comfy-vidgen")) errors.push(`console: ${m.text()}`); });
+    page.on("console", (m) => {
+      if (m.type() === "error" && m.text().includes("comfy-vidgen")) errors.push(`console: ${m.text()}`);
+    });
     page.on("dialog", async (d) => {
       errors.push(`dialog: ${d.message()}`);
       await d.dismiss();
     });
     out.renderer = await openComfy(page, opt.url, { nodeMode: mode, types: ["ManifestLoader"] });
+    // 1.58 reports each use of a deprecated API (input.link, ...) to these callbacks, by
+    // default once per session: every use made from our extension's modules is recorded
+    // (the front end still makes some itself while loading and converting graphs)
+    await page.evaluate(() => {
+      window.__deprecations = [];
+      const LG = window.LiteGraph;
+      if (!Array.isArray(LG.onDeprecationWarning)) return;
+      LG.alwaysRepeatWarnings = true;
+      LG.onDeprecationWarning.push((message) => {
+        const stack = new Error().stack ?? "";
+        if (stack.includes("/extensions/comfy-vidgen/")) window.__deprecations.push(`${message}\n${stack}`);
+      });
+    });
     for (const name of readdirSync(opt.workflows).sort()) {
       for (const version of readdirSync(`${opt.workflows}/${name}`).sort()) {
         const file = `${opt.workflows}/${name}/${version}/workflow.json`;
@@ -59,6 +74,7 @@ try {
           return { prompt: (await app.graphToPrompt()).output, dialogs, nodes: app.graph.nodes.length };
         }, JSON.parse(readFileSync(file, "utf8")));
         await asked;
+        for (const d of await page.evaluate(() => window.__deprecations.splice(0))) errors.push(`deprecated: ${d}`);
         await page.waitForTimeout(100);
         // what the ManifestLoader's dropdown offers now (narrowed to the graph's workflow)
         got.manifestChoices = await page.evaluate(() => {
