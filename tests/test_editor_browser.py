@@ -205,6 +205,13 @@ def test_editor_in_harness(tmp_path: Path) -> None:
     query = urlencode({"widgets": json.dumps(_defaults()), "image": name})
     with serving(input_dir) as base:
         rep = _drive(f"{base}/?{query}", "harness", _artefacts(tmp_path, "harness"), name)
+    # the guarded hooks: the failure is shown in the editor and logged, nothing propagates
+    guard = rep["guard"]
+    assert guard["threw"] is None and guard["statusIsError"], guard
+    assert "camera-path editor refresh failed: boom from the test" in guard["error"], guard
+    logged = [c for c in rep["console"] if "boom from the test" in c]
+    assert len(logged) == 2  # onConfigure and onConnectionsChange
+    rep["console"] = [c for c in rep["console"] if c not in logged]
     _check_report(rep, input_dir, iw, ih)
 
 

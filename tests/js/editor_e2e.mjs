@@ -207,6 +207,24 @@ try {
       return p.output[String(window.__cam.id)];
     });
   }
+  if (opt.mode === "harness") {
+    // an error inside a hook of ours is caught, logged and shown in the editor, never thrown
+    // to the front end (on 1.58 an exception from a node hook aborts the workflow load)
+    report.guard = await page.evaluate(() => {
+      const { node, editor } = window.harness;
+      const orig = editor.host.getValues;
+      editor.host.getValues = () => { throw new Error("boom from the test"); };
+      let threw = null;
+      try {
+        node.onConfigure({});
+        node.onConnectionsChange(1, 0, true);
+      } catch (e) {
+        threw = String(e);
+      }
+      editor.host.getValues = orig;
+      return { threw, error: editor.element.dataset.error ?? null, status: editor.status.textContent, statusIsError: editor.status.classList.contains("vg-error") };
+    });
+  }
   await snap("05-page");
 } finally {
   await browser.close();
