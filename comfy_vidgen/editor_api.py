@@ -1,12 +1,14 @@
 """Request handling for the camera-path editor's routes, free of ComfyUI and aiohttp.
 
-The web editor (``comfy_vidgen/web``) calls three routes that the pack registers
+The web editor (``comfy_vidgen/web``) calls four routes that the pack registers
 in ComfyUI (``nodes/routes.py``): ``POST /vidgen/suggest`` (ranked camera paths
 for an input-folder image, the same ``suggest_paths`` as ``vidgen camera
 suggest``), ``POST /vidgen/save_manifest`` (a validated manifest built from what
 the artist drew, written atomically to ``input/manifests/<name>.json``, where
 ManifestLoader lists it) and ``POST /vidgen/manifest_info`` (the keyframe, camera
-and output of the manifest a ManifestLoader has selected). Everything a
+and output of the manifest a ManifestLoader has selected) and ``POST
+/vidgen/manifest_workflows`` (which workflow each listed manifest is made for, so
+a ManifestLoader offers only the manifests of its graph's workflow). Everything a
 request names is confined to the input folder; a malformed body or a path
 outside it is a 400 with a message naming the field, never a traceback.
 """
@@ -22,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import VidgenError
 from .manifest import EASINGS, MOTION_TYPES, ManifestError, resolve_under
-from .manifest_loading import MANIFEST_SUBDIR
+from .manifest_loading import MANIFEST_SUBDIR, list_manifest_files
 from .workflow_specs import DEFAULT_WORKFLOW
 
 if TYPE_CHECKING:
@@ -279,7 +281,46 @@ def manifest_info(input_dir: str | Path, body: dict[str, Any]) -> dict[str, Any]
     }
 
 
-ROUTES = {"suggest": suggest, "save_manifest": save_manifest, "manifest_info": manifest_info}
+#: a manifest is a few KiB; a larger file in the folder is not one to read for its workflow
+MAX_MANIFEST_BYTES = 1024 * 1024
+
+
+def _declared_workflow(path: Path) -> str | None:
+    """``generation.workflow`` of a manifest file, or None when it is unreadable or absent.
+
+    Only this one field is read, not the whole manifest validated: the list is for
+    narrowing a dropdown, and ManifestLoader validates the file chosen anyway.
+    """
+    try:
+        if path.stat().st_size > MAX_MANIFEST_BYTES:
+            return None
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    gen = data.get("generation") if isinstance(data, dict) else None
+    wf = gen.get("workflow") if isinstance(gen, dict) else None
+    return wf if isinstance(wf, str) else None
+
+
+def manifest_workflows(input_dir: str | Path, body: dict[str, Any]) -> dict[str, Any]:
+    """The workflow each manifest in ``input/manifests/`` is made for (None: unreadable),
+    keyed by the names ManifestLoader lists; symlinks leaving the input folder are skipped."""
+    root = Path(input_dir).resolve()
+    folder = root / MANIFEST_SUBDIR
+    out: dict[str, str | None] = {}
+    for name in list_manifest_files(folder):
+        path = (folder / name).resolve()
+        if path.is_relative_to(root):
+            out[name] = _declared_workflow(path)
+    return {"manifests": out}
+
+
+ROUTES = {
+    "suggest": suggest,
+    "save_manifest": save_manifest,
+    "manifest_info": manifest_info,
+    "manifest_workflows": manifest_workflows,
+}
 
 
 def handle(route: str, input_dir: str | Path, raw: bytes) -> Response:

@@ -32,6 +32,42 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(_CheckoutRootIsNotATestPackage(), "vidgen-checkout-root")
 
 
+#: test files whose tests drive a real browser (headless Chromium through playwright-core)
+BROWSER_TESTS = ("test_editor_browser.py",)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say loudly, at the end of the run, which browser tests did not run and why.
+
+    A skip among hundreds of passes is easy to miss, and these are the only tests of the
+    web editor and of the workflows in a real front end. ``VIDGEN_REQUIRE_BROWSER=1``
+    (``.ci/run``) turns a missing browser into a failure instead.
+    """
+    skipped = [
+        r
+        for r in terminalreporter.stats.get("skipped", [])
+        if any(name in r.nodeid for name in BROWSER_TESTS)
+    ]
+    if not skipped:
+        return
+    reasons: dict[str, list[str]] = {}
+    for r in skipped:
+        longrepr = r.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        reasons.setdefault(reason.removeprefix("Skipped: "), []).append(r.nodeid.split("::")[-1])
+    tr = terminalreporter
+    tr.write_sep("!", f"{len(skipped)} BROWSER TESTS SKIPPED", red=True, bold=True)
+    for reason, ids in reasons.items():
+        tr.write_line(f"  {len(ids)} skipped: {reason}", red=True, bold=True)
+        tr.write_line(f"      {', '.join(ids)}")
+    tr.write_line(
+        "  what these cover (the web editor; the workflows, editor and templates in a real "
+        "front end) was NOT tested in this run; docs/editor.md (Tests) says what they need. "
+        "VIDGEN_REQUIRE_BROWSER=1 makes a missing browser fail.",
+        red=True,
+    )
+
+
 # Real photographs shipped inside scikit-image (no download): name -> loader name.
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry")
 

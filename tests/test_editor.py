@@ -231,6 +231,30 @@ def test_manifest_info_gives_keyframe_camera_and_output(
     assert changed.status == 400 and "sha256" in changed.body["error"]
 
 
+def test_manifest_workflows_names_each_manifests_workflow(
+    input_root: Path, coffee_jpeg: Path, tmp_path: Path
+) -> None:
+    _saved_base(input_root)  # manifests/base.json, camera_only@1
+    other = json.loads((input_root / "manifests" / "base.json").read_text())
+    other["generation"]["workflow"] = "svd_img2vid@1"
+    (input_root / "manifests" / "shots").mkdir()
+    (input_root / "manifests" / "shots" / "svd.json").write_text(json.dumps(other))
+    (input_root / "manifests" / "broken.json").write_text("{not json")
+    outside = tmp_path / "outside.json"
+    outside.write_text(json.dumps(other))
+    (input_root / "manifests" / "escape.json").symlink_to(outside)
+    r = _post("manifest_workflows", input_root, {})
+    assert r.status == 200, r.body
+    # keyed as ManifestLoader lists them; unreadable -> None; a symlink out is not listed
+    assert r.body == {
+        "manifests": {
+            "base.json": "camera_only@1",
+            "broken.json": None,
+            "shots/svd.json": "svd_img2vid@1",
+        }
+    }
+
+
 def test_save_over_a_loaded_manifest_keeps_its_settings(
     input_root: Path, coffee_jpeg: Path
 ) -> None:
@@ -328,7 +352,12 @@ def test_routes_register_on_a_prompt_server_and_answer(
         assert routes_mod.REGISTERED is True
         server = sys.modules["server"]
         paths = sorted(r.path for r in server.PromptServer.instance.routes)  # type: ignore[attr-defined]
-        assert paths == ["/vidgen/manifest_info", "/vidgen/save_manifest", "/vidgen/suggest"]
+        assert paths == [
+            "/vidgen/manifest_info",
+            "/vidgen/manifest_workflows",
+            "/vidgen/save_manifest",
+            "/vidgen/suggest",
+        ]
 
         async def exercise() -> None:
             app = web.Application()

@@ -1,6 +1,7 @@
 """Author the versioned workflows once, in both formats, from one description.
 
     python tools/build_workflows.py            # writes missing workflows/<name>/v<N>/
+                                               # and refreshes example_workflows/
     python tools/build_workflows.py --check    # fails if a committed file differs
 
 Each graph below is written once; the API form (what the orchestrator submits) and the
@@ -8,7 +9,9 @@ UI form (what artists open in ComfyUI: nodes with positions, typed slots, links 
 widgets_values in the front end's widget order) are both generated from it using the
 committed /object_info snapshot. A released version is immutable: this tool never
 overwrites an existing version unless told to with --force, and `vidgen workflow
-lint` proves the two files still describe the same graph.
+lint` proves the two files still describe the same graph. Then each workflow's newest
+version is copied into example_workflows/ (ComfyUI's template browser) with a thumbnail
+(comfy_vidgen/workflow_examples.py), from whatever versions workflows/ holds.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from comfy_vidgen import workflow_examples
 from comfy_vidgen.manifest_loading import INLINE_CHOICE
 from comfy_vidgen.workflow_graph import _input_decls, is_widget, load_object_info
 
@@ -557,6 +561,13 @@ def main() -> int:
                 folder.mkdir(parents=True, exist_ok=True)
                 path.write_text(text)
                 print(f"wrote {path}")
+    if args.check:
+        for problem in workflow_examples.check():
+            print(f"differs: {problem}")
+            status = 1
+    else:
+        for path in workflow_examples.write():
+            print(f"{'wrote' if path.exists() else 'removed'} {path}")
     return status
 
 

@@ -22,7 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         wsub,
         "lint",
         "check workflows against the pinned ComfyUI snapshot: node types and inputs exist, "
-        "every manifest-governed input is linked to ManifestLoader, UI and API forms agree",
+        "every manifest-governed input is linked to ManifestLoader, UI and API forms agree; "
+        "without targets also that example_workflows/ holds each newest version",
         "vidgen workflow lint workflows/*/v*     (or: svd_xt@1, or an edited .../v1/api.json)",
     )
     lint.add_argument(
@@ -103,6 +104,19 @@ def cmd_lint(args: argparse.Namespace) -> int:
                 print(f"  {line}")
         else:
             print(f"OK    {ref}")
+    if not args.targets:  # all workflows: also the template copies made of them
+        from .. import workflow_examples
+
+        errors = workflow_examples.check()
+        failed += bool(errors)
+        if args.json:
+            emit_json({"workflow": "example_workflows", "ok": not errors, "errors": errors})
+        elif errors:
+            print("FAIL  example_workflows (run tools/build_workflows.py)")
+            for line in errors:
+                print(f"  {line}")
+        else:
+            print("OK    example_workflows")
     return 1 if failed else 0
 
 

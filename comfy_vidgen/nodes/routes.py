@@ -1,8 +1,8 @@
 """HTTP routes of the camera-path editor, registered on ComfyUI's server when it runs.
 
 Importing this module outside ComfyUI does nothing (``server.PromptServer`` is not
-importable there); inside ComfyUI it adds ``POST /vidgen/suggest`` and ``POST
-/vidgen/save_manifest`` (ComfyUI also mounts them under ``/api``). The logic lives
+importable there); inside ComfyUI it adds the ``POST /vidgen/<name>`` routes of
+``editor_api.ROUTES`` (ComfyUI also mounts them under ``/api``). The logic lives
 in ``comfy_vidgen.editor_api``; ``add_routes`` is reused by the browser-test
 harness so the tests exercise these very handlers.
 """

@@ -264,6 +264,12 @@ export class CameraEditor {
     this.readout.textContent = `${line("start")}\n${line("end")}\nkeyframe ${iw}×${ih}  zoom ×${zoom.toFixed(2)}  ${err ? "⚠ " + err : v.motion_type + " ✓"}`;
   }
 
+  /** Show an error in the editor's status line (e.g. from a guarded extension hook). */
+  showError(text) {
+    this.element.dataset.error = text;
+    this.#say(text, true);
+  }
+
   #say(text, isError = false) {
     this.status.textContent = text;
     this.status.classList.toggle("vg-error", isError);

@@ -4,11 +4,13 @@
 // script prints and on the manifest it saved.
 //
 //   node editor_e2e.mjs --url URL --mode harness|comfyui --image NAME --name MANIFEST
-//                       --out DIR [--workflow UI_JSON] [--chromium /usr/bin/chromium]
+//                       --out DIR [--workflow UI_JSON] [--manifest FILE]
+//                       [--node-mode classic|vue] [--chromium /usr/bin/chromium]
 import { readFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { chromium } from "playwright-core";
+import { openComfy } from "./comfy_page.mjs";
 
 const { values: opt } = parseArgs({
   options: {
@@ -19,12 +21,13 @@ const { values: opt } = parseArgs({
     out: { type: "string" },
     workflow: { type: "string" },
     manifest: { type: "string" },
+    "node-mode": { type: "string", default: "classic" },
     chromium: { type: "string", default: process.env.CHROMIUM || "/usr/bin/chromium" },
   },
 });
 mkdirSync(opt.out, { recursive: true });
 const shots = [];
-const report = { mode: opt.mode, screenshots: shots, console: [] };
+const report = { mode: opt.mode, nodeMode: opt["node-mode"], screenshots: shots, console: [] };
 
 const browser = await chromium.launch({
   executablePath: opt.chromium,
@@ -33,7 +36,14 @@ const browser = await chromium.launch({
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 1100 }, deviceScaleFactor: 1 });
   // resource failures are reported by URL below (the console line has none)
-  page.on("console", (m) => { if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) report.console.push(m.text()); });
+  // In ComfyUI, error lines of the front end itself (1.58 on a 0.3.64 backend logs 404s of
+  // /api/jobs, which that backend lacks) are kept apart: ours name the pack or come from it.
+  report.foreignConsole = [];
+  page.on("console", (m) => {
+    if (m.type() !== "error" || m.text().startsWith("Failed to load resource")) return;
+    const ours = opt.mode === "harness" || /comfy-vidgen|vidgen/.test(m.text() + (m.location()?.url ?? ""));
+    (ours ? report.console : report.foreignConsole).push(m.text());
+  });
   // failures of what the editor loads or calls (ComfyUI itself probes optional user files)
   page.on("response", (r) => { if (r.status() >= 400 && /\/(vidgen|extensions|view|scripts)\b/.test(r.url())) report.console.push(`HTTP ${r.status()} ${r.url()}`); });
   // ComfyUI 1.27.10 itself throws once at start-up (settings store); ours are the errors
@@ -58,11 +68,11 @@ try {
     editorHandle = await page.evaluateHandle(() => window.harness.editor);
     await page.evaluate(() => { window.__values = () => window.harness.widgetValues(); });
   } else {
-    // a fresh user directory would open the first-run templates dialog over the canvas
-    await fetch(`${opt.url}/api/settings/Comfy.TutorialCompleted`, { method: "POST", body: "true" });
-    await page.goto(opt.url);
-    // node definitions register after the graph exists: wait for ours
-    await page.waitForFunction(() => ["CameraPathConditioner", "ManifestLoader", "LoadImage"].every((t) => window.LiteGraph?.registered_node_types?.[t]) && window.comfyAPI?.app?.app?.graph, null, { timeout: 120000 });
+    // node definitions register after the graph exists: wait for ours, and for the
+    // front end's own start-up reload
+    report.renderer = await openComfy(page, opt.url, {
+      nodeMode: opt["node-mode"], types: ["CameraPathConditioner", "ManifestLoader", "LoadImage"],
+    });
     const workflow = opt.workflow ? JSON.parse(readFileSync(opt.workflow, "utf8")) : null;
     report.setup = await page.evaluate(async ({ workflow, image, manifest }) => {
       const app = window.comfyAPI.app.app;
@@ -70,11 +80,11 @@ try {
       const loaded = [];
       if (workflow) {
         await app.loadGraphData(workflow);
-        loaded.push(...app.graph._nodes.map((n) => n.type));
+        loaded.push(...app.graph.nodes.map((n) => n.type));
       } else {
         app.graph.clear();
       }
-      let cam = app.graph._nodes.find((n) => n.type === "CameraPathConditioner");
+      let cam = app.graph.nodes.find((n) => n.type === "CameraPathConditioner");
       if (!cam) {
         // the workflow has no CameraPathConditioner: add LoadImage -> CameraPathConditioner
         const load = LG.createNode("LoadImage");
@@ -88,12 +98,12 @@ try {
       // the keyframe: a LoadImage file, or the manifest a ManifestLoader reads (camera_only@1)
       const src = cam.getInputNode(cam.findInputSlot("image"));
       const w = src?.widgets?.find((w) => w.name === "image") || src?.widgets?.find((w) => w.name === "manifest");
-      if (!w) throw new Error(`no keyframe source widget: ${JSON.stringify({ type: src?.type, widgets: src?.widgets?.map((x) => x.name), nodes: app.graph._nodes.map((n) => n.type) })}`);
+      if (!w) throw new Error(`no keyframe source widget: ${JSON.stringify({ type: src?.type, widgets: src?.widgets?.map((x) => x.name), nodes: app.graph.nodes.map((n) => n.type) })}`);
       w.value = w.name === "image" ? image : manifest;
       w.callback?.(w.value);
-      // bring the node into view at 100% (mutate in place: these are typed arrays in litegraph)
-      cam.pos[0] = 360;
-      cam.pos[1] = 40;
+      // bring the node into view at 100% (assigned, not mutated: 1.58 keeps positions in a
+      // layout store that the Vue nodes renderer reads; both versions' setters copy the values)
+      cam.pos = [360, 40];
       app.canvas.ds.scale = 1;
       app.canvas.ds.offset[0] = 0;
       app.canvas.ds.offset[1] = 0;
@@ -153,7 +163,7 @@ try {
   if (opt.mode === "comfyui") {
     // the graph was not reloaded by ComfyUI's own Ctrl+Z (its change tracker)
     await page.waitForTimeout(300);
-    report.sameNodeAfterUndo = await page.evaluate(() => window.comfyAPI.app.app.graph._nodes.includes(window.__cam));
+    report.sameNodeAfterUndo = await page.evaluate(() => window.comfyAPI.app.app.graph.nodes.includes(window.__cam));
   }
 
   // ------------------------------------------------------------ motion selector conforms the rectangles
@@ -195,6 +205,24 @@ try {
     report.prompt = await page.evaluate(async () => {
       const p = await window.comfyAPI.app.app.graphToPrompt();
       return p.output[String(window.__cam.id)];
+    });
+  }
+  if (opt.mode === "harness") {
+    // an error inside a hook of ours is caught, logged and shown in the editor, never thrown
+    // to the front end (on 1.58 an exception from a node hook aborts the workflow load)
+    report.guard = await page.evaluate(() => {
+      const { node, editor } = window.harness;
+      const orig = editor.host.getValues;
+      editor.host.getValues = () => { throw new Error("boom from the test"); };
+      let threw = null;
+      try {
+        node.onConfigure({});
+        node.onConnectionsChange(1, 0, true);
+      } catch (e) {
+        threw = String(e);
+      }
+      editor.host.getValues = orig;
+      return { threw, error: editor.element.dataset.error ?? null, status: editor.status.textContent, statusIsError: editor.status.classList.contains("vg-error") };
     });
   }
   await snap("05-page");
