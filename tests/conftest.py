@@ -33,7 +33,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 #: test files whose tests drive a real browser (headless Chromium through playwright-core)
-BROWSER_TESTS = ("test_editor_browser.py",)
+BROWSER_TESTS = ("test_editor_browser.py", "test_preview_browser.py")
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
