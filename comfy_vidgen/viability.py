@@ -612,9 +612,15 @@ def _blown(lo: U8, g8: U8) -> tuple[float, float]:
     core = _min3(_cmp(lo, NEAR_WHITE_LEVEL, cv2.CMP_GE))
     if cv2.countNonZero(core) < min_area:
         return 0.0, 0.0
+    # a blown region lies inside one 8-connected region of the core: only core
+    # regions of at least the minimum area can hold one (scattered near-white
+    # pixels, a textured bright sky, stop here)
+    big = _big_regions(core, min_area)
+    if big is None:
+        return 0.0, 0.0
     # only the box around them is filtered: 1 px more for the 3x3 erosion and 2
     # for the 5x5 window, so inside the box the result is that of the whole frame
-    bx, by, bw, bh = cv2.boundingRect(core)
+    bx, by, bw, bh = cv2.boundingRect(big)
     r0, r1 = max(0, by - 3), min(lo.shape[0], by + bh + 3)
     c0, c1 = max(0, bx - 3), min(lo.shape[1], bx + bw + 3)
     yb = g8[r0:r1, c0:c1].astype(np.float32)
@@ -631,13 +637,40 @@ def _blown(lo: U8, g8: U8) -> tuple[float, float]:
     mask8 = cv2.bitwise_and(_min3(np.asarray(mask, dtype=np.uint8)), core[r0:r1, c0:c1])
     if cv2.countNonZero(mask8) < min_area:
         return 0.0, 0.0
-    # labels, then areas by counting: connectedComponentsWithStats costs 5 ms per frame
-    n, labels = cv2.connectedComponents(mask8, connectivity=8, ltype=cv2.CV_32S)
-    areas = np.bincount(np.asarray(labels).ravel(), minlength=n)[1:]
-    big = areas[areas >= min_area]
-    if big.size == 0:
+    areas = _region_areas(np.asarray(mask8, dtype=np.uint8))
+    counted = areas[areas >= min_area]
+    if counted.size == 0:
         return 0.0, 0.0
-    return float(big.sum() / frame), float(big.max() / frame)
+    return float(counted.sum() / frame), float(counted.max() / frame)
+
+
+def _labels(mask: U8) -> tuple[NDArray[np.int32], NDArray[np.intp]]:
+    """8-connected labels of ``mask`` and the area of each label (0: background).
+
+    Areas by counting labels: ``connectedComponentsWithStats`` costs ~5 ms on a
+    1024x683 frame even when it is empty, the labels alone 0.6 ms.
+    """
+    n, labels = cv2.connectedComponents(mask, connectivity=8, ltype=cv2.CV_32S)
+    lab: NDArray[np.int32] = np.asarray(labels, dtype=np.int32)
+    return lab, np.bincount(lab.ravel(), minlength=n)
+
+
+def _region_areas(mask: U8) -> NDArray[np.intp]:
+    """Areas of the 8-connected regions of ``mask``."""
+    return _labels(mask)[1][1:]
+
+
+def _big_regions(mask: U8, min_area: float) -> U8 | None:
+    """``mask`` without its 8-connected regions smaller than ``min_area`` (None if none is left)."""
+    bx, by, bw, bh = cv2.boundingRect(mask)
+    labels, areas = _labels(np.ascontiguousarray(mask[by : by + bh, bx : bx + bw]))
+    keep = areas >= min_area
+    keep[0] = False
+    if not keep.any():
+        return None
+    out = np.zeros_like(mask)
+    out[by : by + bh, bx : bx + bw] = np.where(keep[labels], np.uint8(255), np.uint8(0))
+    return out
 
 
 @dataclass(frozen=True)
