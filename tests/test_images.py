@@ -211,3 +211,28 @@ def test_truncated_and_bomb(tmp_path: Path, coffee: np.ndarray) -> None:
 def test_to_float01_range(coffee: np.ndarray) -> None:
     f = to_float01(coffee)
     assert f.dtype == np.float32 and 0.0 <= f.min() and f.max() <= 1.0
+
+
+def test_plain_jpegs_decode_through_opencv_to_the_same_pixels(
+    tmp_path: Path, coffee: np.ndarray
+) -> None:
+    """The OpenCV path gives PIL's draft pixels exactly, at every reduction; others use PIL."""
+    import cv2
+
+    big = cv2.resize(coffee, (2400, 1601), interpolation=cv2.INTER_CUBIC)  # 1601: not divisible
+    for i, opts in enumerate(
+        ({"quality": 92}, {"quality": 95, "subsampling": 0}, {"quality": 80, "progressive": True})
+    ):
+        p = tmp_path / f"plain{i}.jpg"
+        Image.fromarray(big).save(p, **opts)
+        for long_side, red in ((2400, 1), (1000, 2), (500, 4), (200, 8)):
+            d = decode_for_analysis(p, long_side)
+            assert (d.order, d.reduction) == ("BGR", red)
+            with Image.open(p) as im:
+                im.draft("RGB", (2400 // red, 1601 // red))
+                assert np.array_equal(d.rgb, np.asarray(im.convert("RGB"))), (opts, red)
+    rot = tmp_path / "rot.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(big).save(rot, quality=92, exif=exif)
+    assert decode_for_analysis(rot, 500).order == "RGB"  # not plain: PIL applies the rotation
