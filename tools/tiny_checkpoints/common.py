@@ -9,8 +9,10 @@ weights are N(0, 1/fan_in) so a random network's outputs stay finite through man
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,10 +83,9 @@ def init_module(module: torch.nn.Module, seed: int) -> None:
     - embeddings: N(0, 1);
     - any other parameter a module owns directly (Wan's ``modulation``, position
       embeddings): N(0, 1/last_dim), so it is small relative to the activations it shifts.
-    Persistent floating-point buffers that the module created with ``torch.empty`` would
-    make the output non-deterministic, so those are zeroed unless already finite-and-set
-    by the constructor (buffers are left untouched: they are computed, not learned).
-    One generator walks modules in registration order, so the same seed gives the same bytes.
+    Buffers are left as the constructor computed them (they are derived, not learned);
+    a builder that saves a buffer checks it is deterministic. One generator walks the
+    modules in registration order, so the same seed gives the same bytes.
     """
     gen = torch.Generator(device="cpu")
     gen.manual_seed(seed)
@@ -113,6 +114,27 @@ def init_module(module: torch.nn.Module, seed: int) -> None:
                 _normal(p, 1.0 / math.sqrt(max(1, last)), gen)
 
 
+def derive_seed(seed: int, name: str) -> int:
+    """A per-file seed, so two files built from one run seed get different weights."""
+    digest = hashlib.sha256(f"{seed}:{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & 0x7FFF_FFFF_FFFF_FFFF
+
+
+def import_comfyui(comfyui_dir: Path) -> None:
+    """Make the pinned ComfyUI importable as ``comfy`` and pin it to the CPU.
+
+    Builders construct models with ComfyUI's own classes, so its checkout goes first on
+    ``sys.path``; ``--cpu`` is set before ``comfy.model_management`` is imported because
+    the CUDA build of torch here has no GPU to find.
+    """
+    root = str(Path(comfyui_dir).resolve())
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    import comfy.cli_args
+
+    comfy.cli_args.args.cpu = True
+
+
 def save_safetensors(
     state_dict: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]
 ) -> None:
@@ -125,6 +147,9 @@ def save_safetensors(
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata=metadata)
+        os.chmod(
+            tmp, 0o644
+        )  # mkstemp's 0600 would hide the file from a ComfyUI run as another user
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
