@@ -9,10 +9,10 @@ CLIP image projection), everything else is as small as the code allows.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import random
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -224,28 +224,26 @@ def _train_spiece(seed: int, vocab_size: int) -> bytes:
         " ".join(rng.choice(SPM_CORPUS_WORDS) for _ in range(rng.randint(4, 14)))
         for _ in range(2000)
     ]
-    with tempfile.TemporaryDirectory() as tmp:
-        corpus = Path(tmp) / "corpus.txt"
-        corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        prefix = Path(tmp) / "spm"
-        spm.SentencePieceTrainer.train(
-            input=str(corpus),
-            model_prefix=str(prefix),
-            vocab_size=vocab_size,
-            model_type="unigram",
-            pad_id=0,
-            eos_id=1,
-            unk_id=2,
-            bos_id=-1,
-            byte_fallback=True,
-            character_coverage=1.0,
-            num_threads=1,
-            input_sentence_size=0,
-            shuffle_input_sentence=False,
-            seed_sentencepiece_size=100000,
-            minloglevel=2,
-        )
-        return (Path(str(prefix) + ".model")).read_bytes()
+    # trained from an iterator into memory: with files, the proto records the temporary
+    # corpus path and model prefix (trainer_spec), which made every build's bytes differ
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(lines),
+        model_writer=model,
+        vocab_size=vocab_size,
+        model_type="unigram",
+        pad_id=0,
+        eos_id=1,
+        unk_id=2,
+        bos_id=-1,
+        byte_fallback=True,
+        character_coverage=1.0,
+        num_threads=1,
+        input_sentence_size=0,
+        shuffle_input_sentence=False,
+        minloglevel=2,
+    )
+    return model.getvalue()
 
 
 def build_umt5(ctx: BuildContext, out: Path) -> None:
