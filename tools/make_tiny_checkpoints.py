@@ -59,9 +59,19 @@ class UsageError(Exception):
     """An expected mistake in the arguments: one line on stderr, exit 2."""
 
 
-def load_builders() -> dict[str, Callable[[BuildContext, Path], None]]:
-    """Merge every family module's BUILDERS (svd and ltxv only where they exist)."""
-    merged: dict[str, Callable[[BuildContext, Path], None]] = {}
+def load_families() -> dict[str, str]:
+    """Lock file name -> family module name, for every family module that exists."""
+    families: dict[str, str] = {}
+    for family, builders in _family_builders():
+        for name in builders:
+            if name in families:
+                raise RuntimeError(f"{name} is built by both {families[name]} and {family}")
+            families[name] = family
+    return families
+
+
+def _family_builders() -> list[tuple[str, dict[str, Callable[[BuildContext, Path], None]]]]:
+    found = []
     for family in FAMILY_MODULES:
         try:
             module = importlib.import_module(f"tools.tiny_checkpoints.{family}")
@@ -69,11 +79,14 @@ def load_builders() -> dict[str, Callable[[BuildContext, Path], None]]:
             if exc.name == f"tools.tiny_checkpoints.{family}":
                 continue
             raise
-        for name, builder in module.BUILDERS.items():
-            if name in merged:
-                raise RuntimeError(f"{name} is built by two families")
-            merged[name] = builder
-    return merged
+        found.append((family, dict(module.BUILDERS)))
+    return found
+
+
+def load_builders() -> dict[str, Callable[[BuildContext, Path], None]]:
+    """Merge every family module's BUILDERS (svd and ltxv only where they exist)."""
+    load_families()  # refuses a file claimed by two families
+    return {name: b for _family, builders in _family_builders() for name, b in builders.items()}
 
 
 def lock_folders() -> dict[str, str]:
@@ -140,7 +153,10 @@ def check_out_dir(out: Path, comfyui_dir: Path) -> None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--comfyui-dir", type=Path, required=True, help="pinned ComfyUI checkout")
-    parser.add_argument("--out", type=Path, required=True, help="cache folder (outside the repo)")
+    parser.add_argument("--out", type=Path, help="cache folder (outside the repo)")
+    parser.add_argument(
+        "--list", action="store_true", help="print 'family folder/filename' per buildable file"
+    )
     parser.add_argument(
         "--only", nargs="+", default=None, metavar="FILENAME", help="lock file names to build"
     )
@@ -229,7 +245,14 @@ def _write_manifest(
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.list:
+        folders = lock_folders()
+        for name, family in sorted(load_families().items()):
+            print(f"{family} {folders.get(name, '?')}/{name}")
+        return 0
     try:
+        if args.out is None:
+            raise UsageError("--out CACHE is required (a folder outside the repo)")
         key_dir = build(args)
     except UsageError as exc:
         print(f"make_tiny_checkpoints: {exc}", file=sys.stderr)
