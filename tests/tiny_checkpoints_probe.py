@@ -202,7 +202,10 @@ PROBES: dict[str, Callable[[str], dict[str, Any]]] = {
 def main() -> None:
     results = {}
     for name in NAMES:
-        results[name] = PROBES[name](name)
+        # ComfyUI executes every node under inference mode (execution.py); patching fp8
+        # weights with a LoRA fails outside it (stochastic rounding writes with out=)
+        with torch.inference_mode():
+            results[name] = PROBES[name](name)
         comfy.model_management.unload_all_models()
         comfy.model_management.soft_empty_cache()
     print(json.dumps(results, sort_keys=True))

@@ -19,7 +19,14 @@ from typing import Any
 
 import torch
 
-from .common import BuildContext, derive_seed, import_comfyui, init_module, save_safetensors
+from .common import (
+    BuildContext,
+    derive_seed,
+    import_comfyui,
+    init_module,
+    save_safetensors,
+    scaled_fp8_state_dict,
+)
 
 # The lock file gains the Wan 2.2 I2V A14B entries on the gen-workflow branch; until that
 # merges, these four files' folders are known here (the names are the Comfy-Org repackaged
@@ -73,10 +80,10 @@ def _wan_unet_config(*, in_dim: int, out_dim: int, model_type: str) -> dict[str,
     }
 
 
-def _wan_unet_state_dict(
+def _wan_unet(
     ctx: BuildContext, name: str, unet_config: dict[str, Any], expect_class: str
-) -> dict[str, torch.Tensor]:
-    """Build the diffusion model the way ComfyUI would for ``unet_config``; return its weights."""
+) -> torch.nn.Module:
+    """Build the diffusion model the way ComfyUI would for ``unet_config``, initialised."""
     import_comfyui(ctx.comfyui_dir)
     import comfy.model_detection
 
@@ -87,7 +94,7 @@ def _wan_unet_state_dict(
     base = model_config.get_model({}, device=torch.device("cpu"))
     net = base.diffusion_model
     init_module(net, derive_seed(ctx.seed, name))
-    return {k: v for k, v in net.state_dict().items()}
+    return net
 
 
 def _cast(sd: dict[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tensor]:
@@ -104,11 +111,16 @@ def _save_unet(
     model_type: str,
     expect_class: str,
     dtype: torch.dtype,
+    fp8_scaled: bool = False,
 ) -> None:
     cfg = _wan_unet_config(in_dim=in_dim, out_dim=out_dim, model_type=model_type)
-    sd = _wan_unet_state_dict(ctx, name, cfg, expect_class)
+    net = _wan_unet(ctx, name, cfg, expect_class)
+    if fp8_scaled:
+        sd = scaled_fp8_state_dict(net, dtype, marker_elements=2)
+    else:
+        sd = _cast(net.state_dict(), dtype)
     meta = ctx.metadata(vidgen_tiny_expected_class=expect_class)
-    save_safetensors(_cast(sd, dtype), out, meta)
+    save_safetensors(sd, out, meta)
 
 
 def build_ti2v_5b(ctx: BuildContext, out: Path) -> None:
@@ -145,6 +157,8 @@ def _build_i2v_a14b(ctx: BuildContext, out: Path) -> None:
     Without ``img_emb`` detection says model_type "t2v", and the first class in
     comfy/supported_models.py whose config matches is WAN21_T2V (WAN22_T2V needs out_dim
     48); model_base.WAN21.concat_cond fills the 20 extra input channels from the image.
+    Written fp8-scaled like the published files, so ComfyUI's scaled-fp8 loading and the
+    LoRA patching of fp8 weights run too.
     """
     _save_unet(
         ctx,
@@ -155,6 +169,7 @@ def _build_i2v_a14b(ctx: BuildContext, out: Path) -> None:
         model_type="t2v",
         expect_class="WAN21_T2V",
         dtype=torch.float16,
+        fp8_scaled=True,
     )
 
 
@@ -168,7 +183,7 @@ def _lora_for(ctx: BuildContext, out: Path, unet_name: str) -> None:
     patched model stays close to the base one.
     """
     cfg = _wan_unet_config(in_dim=36, out_dim=16, model_type="t2v")
-    base_sd = _wan_unet_state_dict(ctx, unet_name, cfg, "WAN21_T2V")
+    base_sd = _wan_unet(ctx, unet_name, cfg, "WAN21_T2V").state_dict()
     gen = torch.Generator(device="cpu")
     gen.manual_seed(derive_seed(ctx.seed, out.name))
     lora: dict[str, torch.Tensor] = {}
@@ -260,10 +275,10 @@ def build_umt5(ctx: BuildContext, out: Path) -> None:
         config, torch.float32, torch.device("cpu"), comfy.ops.disable_weight_init
     )
     init_module(model, derive_seed(ctx.seed, out.name))
-    # float32, not the real file's fp8: ComfyUI computes in the file's dtype (sd3_clip.py
-    # t5_xxl_detect reads it from final_layer_norm), and fp16 matmuls on a CPU took 1.6x
-    # as long for the 512-token encode that every Wan prompt pays
-    sd = model.state_dict()
+    # fp8-scaled linears like the published file, everything else float32: ComfyUI computes
+    # in the dtype of ``encoder.final_layer_norm`` (sd3_clip.py t5_xxl_detect), and fp16
+    # matmuls on a CPU took 1.6x as long for the 512-token encode every Wan prompt pays
+    sd = scaled_fp8_state_dict(model, torch.float32, marker_elements=0)
     proto = _train_spiece(derive_seed(ctx.seed, out.name + ":spiece"), config["vocab_size"])
     sd["spiece_model"] = torch.frombuffer(bytearray(proto), dtype=torch.uint8)
     meta = ctx.metadata(**{UMT5_CONFIG_METADATA_KEY: json.dumps(TINY_UMT5_CONFIG, sort_keys=True)})
