@@ -92,7 +92,7 @@ def _wan_unet(
     if found != expect_class:
         raise RuntimeError(f"{name}: ComfyUI maps this config to {found}, not {expect_class}")
     base = model_config.get_model({}, device=torch.device("cpu"))
-    net = base.diffusion_model
+    net: torch.nn.Module = base.diffusion_model
     init_module(net, derive_seed(ctx.seed, name))
     return net
 
@@ -232,7 +232,7 @@ def _train_spiece(seed: int, vocab_size: int) -> bytes:
     ids 0/1 are pad/eos as UMT5XXlTokenizer expects (special_tokens end 1, pad 0); byte
     fallback lets any prompt character encode within the small vocabulary.
     """
-    import sentencepiece as spm
+    import sentencepiece as spm  # type: ignore[import-not-found,unused-ignore]
 
     rng = random.Random(seed)
     lines = [
