@@ -109,6 +109,11 @@ def probe(key_dir: Path, *names: str) -> dict[str, dict[str, Any]]:
         )
         assert done.returncode == 0, done.stderr[-3000:]
         _PROBED.update(json.loads(done.stdout.strip().splitlines()[-1]))
+        report = os.environ.get("VIDGEN_IT_REPORT")
+        if report:  # per-model load/run seconds, for docs (never asserted: timings are noisy)
+            (Path(report) / "tiny_checkpoints_probe.json").write_text(
+                json.dumps(_PROBED, indent=2, sort_keys=True) + "\n"
+            )
     return {n: _PROBED[n] for n in names}
 
 
