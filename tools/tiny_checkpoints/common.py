@@ -1,0 +1,156 @@
+"""Shared pieces of the tiny-checkpoint builders: context, seeded init by module type, saving.
+
+Why init by module type and not by key name: ComfyUI allocates parameters with
+``torch.empty`` and the same role hides under unrelated names (a GroupNorm is
+``in_layers.0``), so the only reliable rule is the class of the module that owns the
+parameter. Norm weights are 1 and biases 0 so activations stay O(1); linear and conv
+weights are N(0, 1/fan_in) so a random network's outputs stay finite through many layers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+# bump when any builder's output changes: it is part of the cache key and of the metadata
+GENERATOR_VERSION = "1"
+
+TINY_METADATA_KEY = "vidgen_tiny"
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """What every builder gets: the ComfyUI checkout whose classes it uses, and the seed."""
+
+    comfyui_dir: Path
+    seed: int
+    generator_version: str
+
+    def metadata(self, **extra: str) -> dict[str, str]:
+        """Safetensors metadata that marks a file as tiny (read by the test node)."""
+        meta = {
+            TINY_METADATA_KEY: "1",
+            "vidgen_tiny_generator": self.generator_version,
+            "vidgen_tiny_seed": str(self.seed),
+        }
+        meta.update(extra)
+        return meta
+
+
+_NORM_TYPES: tuple[type[torch.nn.Module], ...] = (
+    torch.nn.LayerNorm,
+    torch.nn.GroupNorm,
+    torch.nn.RMSNorm,
+    torch.nn.modules.batchnorm._NormBase,
+)
+
+
+def _is_norm(module: torch.nn.Module) -> bool:
+    """A normalisation layer: torch's own classes, or a model's own (T5LayerNorm, RMS_norm)."""
+    if isinstance(module, _NORM_TYPES):
+        return True
+    return type(module).__name__.lower().replace("_", "").endswith("norm")
+
+
+def _fan_in(weight: torch.Tensor) -> int:
+    # Linear (out, in); ConvNd (out, in/groups, *kernel); ConvTransposeNd (in, out/groups, *k)
+    # uses dim 1 too in torch's own init (torch.nn.init._calculate_fan_in_and_fan_out).
+    if weight.dim() < 2:
+        return max(1, weight.shape[0])
+    return max(1, weight.shape[1] * math.prod(weight.shape[2:]))
+
+
+def _normal(t: torch.Tensor, std: float, gen: torch.Generator) -> None:
+    # sample in float32 on the CPU so the bytes do not depend on the parameter's dtype path
+    with torch.no_grad():
+        t.copy_(torch.randn(t.shape, generator=gen, dtype=torch.float32) * std)
+
+
+def init_module(module: torch.nn.Module, seed: int) -> None:
+    """Initialise every parameter of ``module`` in place, deterministically, by module type.
+
+    - norm layers (torch norms, or any class whose name ends in "norm", e.g. T5LayerNorm,
+      Wan's RMS_norm with its ``gamma``): bias 0, every other parameter 1;
+    - linear/conv/conv-transpose (torch's classes and ComfyUI's subclasses of them):
+      weight N(0, 1/fan_in), bias 0;
+    - embeddings: N(0, 1);
+    - any other parameter a module owns directly (Wan's ``modulation``, position
+      embeddings): N(0, 1/last_dim), so it is small relative to the activations it shifts.
+    Buffers are left as the constructor computed them (they are derived, not learned);
+    a builder that saves a buffer checks it is deterministic. One generator walks the
+    modules in registration order, so the same seed gives the same bytes.
+    """
+    gen = torch.Generator(device="cpu")
+    gen.manual_seed(seed)
+    conv_types = (torch.nn.Linear, torch.nn.modules.conv._ConvNd)
+    for _name, mod in module.named_modules():
+        own = list(mod.named_parameters(recurse=False))
+        if not own:
+            continue
+        if _is_norm(mod):
+            with torch.no_grad():
+                for pname, p in own:
+                    p.fill_(0.0 if pname == "bias" else 1.0)
+        elif isinstance(mod, conv_types):
+            for pname, p in own:
+                if pname == "bias":
+                    with torch.no_grad():
+                        p.zero_()
+                else:
+                    _normal(p, 1.0 / math.sqrt(_fan_in(p)), gen)
+        elif isinstance(mod, torch.nn.Embedding):
+            for _pname, p in own:
+                _normal(p, 1.0, gen)
+        else:
+            for _pname, p in own:
+                last = p.shape[-1] if p.dim() > 0 else 1
+                _normal(p, 1.0 / math.sqrt(max(1, last)), gen)
+
+
+def derive_seed(seed: int, name: str) -> int:
+    """A per-file seed, so two files built from one run seed get different weights."""
+    digest = hashlib.sha256(f"{seed}:{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & 0x7FFF_FFFF_FFFF_FFFF
+
+
+def import_comfyui(comfyui_dir: Path) -> None:
+    """Make the pinned ComfyUI importable as ``comfy`` and pin it to the CPU.
+
+    Builders construct models with ComfyUI's own classes, so its checkout goes first on
+    ``sys.path``; ``--cpu`` is set before ``comfy.model_management`` is imported because
+    the CUDA build of torch here has no GPU to find.
+    """
+    root = str(Path(comfyui_dir).resolve())
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    import comfy.cli_args
+
+    comfy.cli_args.args.cpu = True
+
+
+def save_safetensors(
+    state_dict: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]
+) -> None:
+    """Write ``state_dict`` to ``path`` atomically (temp file in the same folder + rename)."""
+    from safetensors.torch import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in state_dict.items()}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+        os.chmod(
+            tmp, 0o644
+        )  # mkstemp's 0600 would hide the file from a ComfyUI run as another user
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
