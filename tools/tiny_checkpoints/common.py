@@ -10,17 +10,20 @@ weights are N(0, 1/fan_in) so a random network's outputs stay finite through man
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
+import struct
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
 # bump when any builder's output changes: it is part of the cache key and of the metadata
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 
 TINY_METADATA_KEY = "vidgen_tiny"
 
@@ -135,18 +138,60 @@ def import_comfyui(comfyui_dir: Path) -> None:
     comfy.cli_args.args.cpu = True
 
 
+_SAFETENSORS_DTYPES: dict[torch.dtype, str] = {
+    torch.float64: "F64",
+    torch.float32: "F32",
+    torch.float16: "F16",
+    torch.bfloat16: "BF16",
+    torch.float8_e4m3fn: "F8_E4M3",
+    torch.float8_e5m2: "F8_E5M2",
+    torch.int64: "I64",
+    torch.int32: "I32",
+    torch.int16: "I16",
+    torch.int8: "I8",
+    torch.uint8: "U8",
+    torch.bool: "BOOL",
+}
+
+
 def save_safetensors(
     state_dict: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]
 ) -> None:
-    """Write ``state_dict`` to ``path`` atomically (temp file in the same folder + rename)."""
-    from safetensors.torch import save_file
+    """Write ``state_dict`` to ``path`` atomically (temp file in the same folder + rename).
 
+    Written here rather than with ``safetensors.torch.save_file`` because that library
+    serialises the metadata from a hash map in a random order, so the same tensors and
+    metadata gave different bytes on every run. This writer follows the published format
+    (8-byte little-endian header length, JSON header padded with spaces to a multiple of
+    8, raw little-endian tensor data) with sorted keys, so equal input means equal bytes.
+    """
+    if sys.byteorder != "little":
+        raise RuntimeError("safetensors data is little-endian; this writer copies native bytes")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().contiguous().cpu() for k, v in state_dict.items()}
+    header: dict[str, Any] = {"__metadata__": dict(sorted(metadata.items()))}
+    offset = 0
+    names = sorted(state_dict)
+    for name in names:
+        t = state_dict[name]
+        if t.dtype not in _SAFETENSORS_DTYPES:
+            raise TypeError(f"{name}: dtype {t.dtype} has no safetensors name here")
+        nbytes = t.numel() * t.element_size()
+        header[name] = {
+            "dtype": _SAFETENSORS_DTYPES[t.dtype],
+            "shape": list(t.shape),
+            "data_offsets": [offset, offset + nbytes],
+        }
+        offset += nbytes
+    blob = json.dumps(header, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    blob += b" " * (-len(blob) % 8)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
     try:
-        save_file(tensors, tmp, metadata=metadata)
+        with os.fdopen(fd, "wb") as f:
+            f.write(struct.pack("<Q", len(blob)))
+            f.write(blob)
+            for name in names:
+                t = state_dict[name].detach().to("cpu").contiguous().reshape(-1)
+                f.write(t.view(torch.uint8).numpy().tobytes())
         os.chmod(
             tmp, 0o644
         )  # mkstemp's 0600 would hide the file from a ComfyUI run as another user

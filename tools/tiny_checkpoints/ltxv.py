@@ -30,13 +30,13 @@ import torch
 from tools.tiny_checkpoints.build_support import (
     prefixed_fp16,
     require_set_buffers,
-    save_safetensors_sorted,
 )
 from tools.tiny_checkpoints.common import (
     BuildContext,
     derive_seed,
     import_comfyui,
     init_module,
+    save_safetensors,
 )
 
 CHECKPOINT = "ltx-video-2b-v0.9.5.safetensors"  # in models/checkpoints
@@ -152,7 +152,7 @@ def build_ltxv(ctx: BuildContext, out_path: Path) -> None:
         config=checkpoint_metadata_config(),
         vidgen_tiny_model="ltxv: 1-layer transformer, 2x64 heads; VAE one layer per stage",
     )
-    save_safetensors_sorted(state, out_path, meta)
+    save_safetensors(state, out_path, meta)
 
 
 def t5xxl_config(comfyui_dir: Path) -> dict[str, object]:
@@ -182,7 +182,7 @@ def build_t5xxl(ctx: BuildContext, out_path: Path) -> None:
         **{T5_CONFIG_METADATA_KEY: json.dumps(T5_TINY_OVERRIDES, sort_keys=True)},
         vidgen_tiny_model="t5xxl: 24 blocks, d_model 4096, vocab 32128; heads 2, d_kv 8, d_ff 16",
     )
-    save_safetensors_sorted(state, out_path, meta)
+    save_safetensors(state, out_path, meta)
 
 
 BUILDERS: dict[str, Callable[[BuildContext, Path], None]] = {

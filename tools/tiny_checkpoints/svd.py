@@ -29,13 +29,13 @@ from tools.tiny_checkpoints.build_support import (
     prefixed_fp16,
     quiet_logging,
     require_set_buffers,
-    save_safetensors_sorted,
 )
 from tools.tiny_checkpoints.common import (
     BuildContext,
     derive_seed,
     import_comfyui,
     init_module,
+    save_safetensors,
 )
 
 FILENAME = "svd_xt_1_1.safetensors"  # in models/checkpoints
@@ -198,7 +198,7 @@ def build_svd_xt(ctx: BuildContext, out_path: Path) -> None:
     meta = ctx.metadata(
         vidgen_tiny_model="svd_xt: UNet channel_mult [1,1,1,1]; CLIP-H vision and VAE full size"
     )
-    save_safetensors_sorted(state, out_path, meta)
+    save_safetensors(state, out_path, meta)
 
 
 BUILDERS: dict[str, Callable[[BuildContext, Path], None]] = {FILENAME: build_svd_xt}
