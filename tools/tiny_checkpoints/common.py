@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 # bump when any builder's output changes: it is part of the cache key and of the metadata
-GENERATOR_VERSION = "2"
+GENERATOR_VERSION = "3"
 
 TINY_METADATA_KEY = "vidgen_tiny"
 
@@ -136,6 +136,36 @@ def import_comfyui(comfyui_dir: Path) -> None:
     import comfy.cli_args
 
     comfy.cli_args.args.cpu = True
+
+
+FP8_E4M3_MAX = 448.0
+
+
+def scaled_fp8_state_dict(
+    module: torch.nn.Module, other_dtype: torch.dtype, marker_elements: int
+) -> dict[str, torch.Tensor]:
+    """``module``'s weights in ComfyUI's "fp8_scaled" file layout.
+
+    That layout (read by comfy/model_detection.py and comfy/ops.py ``scaled_fp8_ops``):
+    a ``scaled_fp8`` marker tensor whose dtype is the fp8 format (a diffusion model's has
+    two elements, meaning no fp8 matrix multiply; a text encoder's is empty, the shape of
+    the parameter sd1_clip.py gives it), every ``torch.nn.Linear`` weight stored as float8_e4m3fn divided by
+    a per-layer float32 ``scale_weight`` (absmax / 448, the e4m3 maximum), and every other
+    floating tensor in ``other_dtype``. Linear layers are found by module type, as
+    ComfyUI's ops replace exactly the Linear class.
+    """
+    sd = {k: v.detach() for k, v in module.state_dict().items()}
+    out = {k: (v.to(other_dtype) if v.is_floating_point() else v) for k, v in sd.items()}
+    for name, mod in module.named_modules():
+        if not isinstance(mod, torch.nn.Linear):
+            continue
+        key = f"{name}.weight" if name else "weight"
+        w = sd[key].float()
+        scale = w.abs().max().clamp(min=1e-12) / FP8_E4M3_MAX
+        out[key] = (w / scale).to(torch.float8_e4m3fn)
+        out[f"{name}.scale_weight" if name else "scale_weight"] = scale.reshape(())
+    out["scaled_fp8"] = torch.zeros(marker_elements, dtype=torch.float8_e4m3fn)
+    return out
 
 
 _SAFETENSORS_DTYPES: dict[torch.dtype, str] = {
