@@ -136,7 +136,6 @@ def vae_state_dict(ctx: BuildContext) -> dict[str, torch.Tensor]:
     for name, value in fixed.items():
         stats.get_buffer(name).copy_(value)
     require_set_buffers(vae, {f"per_channel_statistics.{name}" for name in fixed})
-    # the shipped 0.9.5 VAE stores its statistics in fp32 like its weights' dtype; fp16 here
     out = prefixed_fp16(vae.state_dict(), VAE_PREFIX)
     del vae
     return out
