@@ -17,13 +17,20 @@ at every p, the floor of the measurement). Reported per method, in output pixels
 
 Zooms are measured at the frame edge: the error in log-scale times half the width.
 
-Methods: ``arbitrary`` (RIFE fed each output's t; today's retime and the other RIFE
-retimers') and ``midpoint`` (RIFE at t = 0.5 once per pair, flows re-timed to t).
+Methods: ``arbitrary`` (RIFE fed each output's t; the old retime and the other RIFE
+retimers') and ``midpoint`` (RIFE at t = 0.5 once per pair, flows and the mask's local
+evidence re-timed to t; the default).
 ``--speed`` adds a side-by-side CPU cost of both at 1024x576. Exit code 0 always.
 
     .venv/bin/python benchmarks/interpolate_timing.py --quick        # pans at 2/4/8 px
     .venv/bin/python benchmarks/interpolate_timing.py                # the full table
     .venv/bin/python benchmarks/interpolate_timing.py --quick --speed
+    .venv/bin/python benchmarks/interpolate_timing.py --speeds 2,4,8 --results r.jsonl
+    .venv/bin/python benchmarks/interpolate_timing.py --speeds 2,4,8 --results r.jsonl --report
+
+``--results`` appends each (scene, method) measured and skips those already there, so a
+long run on a shared machine can be resumed; ``--report`` prints the table and, per
+motion and speed, each timing's near-duplicate steps and RMS ratio to arbitrary t.
 """
 
 from __future__ import annotations
