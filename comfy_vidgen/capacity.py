@@ -98,6 +98,77 @@ def plan(t: StageSeconds, gpus: int, target: int = DEFAULT_TARGET) -> dict[str, 
     }
 
 
+def budget_seconds(gpus: int, target: int = DEFAULT_TARGET) -> float:
+    """GPU seconds one clip may take, all stages together, for ``target`` clips/day on
+    ``gpus`` GPUs running the whole workflow (symmetric): 2 GPUs, 1000/day -> 172.8 s."""
+    if gpus < 1 or target < 1:
+        raise UsageError(f"--gpus and --target must be >= 1, got {gpus} and {target}")
+    return gpus * SECONDS_PER_DAY / target
+
+
+@dataclass(frozen=True)
+class PublishedTime:
+    """A generation time per clip someone published for a workflow's model: what to
+    expect before our own shootout measures it on the rack. Not our measurement."""
+
+    workflow: str
+    seconds: float
+    gpu: str
+    #: the setting it was measured at (size, frames, steps, precision)
+    setting: str
+    source: str
+    note: str = ""
+
+
+#: the published per-clip generation times we found for each generation workflow
+#: (docs/qc.md, "Published per-clip times", says how they compare with the budget)
+PUBLISHED: dict[str, PublishedTime] = {
+    t.workflow: t
+    for t in (
+        PublishedTime(
+            "wan22_i2v_a14b_4step",
+            71.0,
+            "RTX 4090D 24 GB",
+            "640x640, 81 frames, fp8 scaled + lightx2v 4-step LoRAs (97 s on the first run)",
+            "ComfyUI's official template video_wan2_2_14B_i2v (its VRAM Usage note; "
+            "comfyui-workflow-templates 0.1.95)",
+        ),
+        PublishedTime(
+            "wan22_ti2v_5b",
+            540.0,
+            "RTX 4090 24 GB",
+            "720p (1280x704), 121 frames at 24 fps, the reference sampler",
+            "Wan-AI's Wan2.2 README: a 5 s 720p clip in under 9 minutes on one 4090",
+            "an upper bound ('under 9 minutes')",
+        ),
+        PublishedTime(
+            "wan21_fun_camera",
+            240.0,
+            "RTX 4090 24 GB",
+            "480p, 5 s (81 frames), no optimisation",
+            "Wan-AI's Wan2.1 README, for Wan2.1 T2V-1.3B (about 4 minutes)",
+            "the 1.3B base model; the Fun camera model is that backbone plus a camera adapter",
+        ),
+        PublishedTime(
+            "svd_xt",
+            25.0,
+            "RTX 4090 24 GB",
+            "1024x576, 25 frames, fp16",
+            "gigagpu.com, 'RTX 4090 24GB Stable Video Diffusion benchmark' (18 s with fp8)",
+            "a hosting vendor's benchmark",
+        ),
+        PublishedTime(
+            "ltxv_i2v",
+            2.0,
+            "H100 80 GB",
+            "768x512, 121 frames (5 s at 24 fps)",
+            "the LTX-Video paper (arXiv:2501.00103): 5 s of video in 2 s on an H100",
+            "no RTX 4090 figure found; an H100 is several times faster",
+        ),
+    )
+}
+
+
 def load_measurements(path: str | os.PathLike[str]) -> StageSeconds:
     """Stage seconds from a shootout's ``measurements.json`` (gen/interp/encode_seconds)."""
     p = Path(path)

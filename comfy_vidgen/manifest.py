@@ -204,12 +204,15 @@ class Output(_Strict):
 class Generation(_Strict):
     cfg: Annotated[float, Field(ge=0.0, le=30.0)] | None = None
     frames: Annotated[int, Field(ge=2, le=257)] | None = None
+    lora_strength: Annotated[float, Field(ge=0.0, le=4.0)] | None = None
     min_cfg: Annotated[float, Field(ge=0.0, le=30.0)] | None = None
     motion_bucket_id: Annotated[int, Field(ge=1, le=1023)] | None = None
     negative_prompt: Annotated[str, StringConstraints(max_length=2000)] | None = None
     noise_aug_strength: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
     prompt: Annotated[str, StringConstraints(max_length=2000)] | None = None
     seed: Annotated[int, Field(ge=0, le=UINT64_MAX)] | None = None
+    shift: Annotated[float, Field(ge=0.0, le=100.0)] | None = None
+    split_step: Annotated[int, Field(ge=1, le=199)] | None = None
     steps: Annotated[int, Field(ge=1, le=200)] | None = None
     workflow: Annotated[str, StringConstraints(max_length=64)]
 
@@ -330,6 +333,13 @@ def _cross_field_errors(m: Manifest) -> list[tuple[str, str]]:
             errors.append((loc, f"{spec.ref} allows <= {rule.max}, got {value}"))
         if rule.max_length is not None and len(value) > rule.max_length:
             errors.append((loc, f"{spec.ref} allows at most {rule.max_length} characters"))
+    split, steps = m.generation.split_step, m.generation.steps
+    if split is not None and steps is not None and split >= steps:
+        # both experts must run: the high-noise one for steps [0, split), the low-noise
+        # one for [split, steps); a split at or past the end would skip the second
+        errors.append(
+            ("generation.split_step", f"must be below generation.steps ({steps}), got {split}")
+        )
     frames = m.generation.frames
     if frames is not None and not spec.frames.allows(frames):
         errors.append(

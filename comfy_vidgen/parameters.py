@@ -50,6 +50,11 @@ class Parameter:
     derive: Callable[[Manifest], Any] | None = None
     #: ``vidgen manifest new`` option for a generation key (``None``: no option)
     flag: str | None = None
+    #: a workflow whose spec does not declare this generation key may set the inputs
+    #: as literals: the value is then part of that workflow's design, not the
+    #: manifest's (Wan's sampling shift is 8.0 in wan22_ti2v_5b, 5.0 in wan21_fun_camera,
+    #: released before the manifest could carry it)
+    fixed_unless_declared: bool = False
 
     @property
     def generation_key(self) -> str | None:
@@ -255,6 +260,32 @@ PARAMETERS: tuple[Parameter, ...] = (
         "The manifest's camera block (motion, easing, start and end crops) for "
         "CameraPathConditioner.",
         (("CameraPathConditioner", "camera"),),
+    ),
+    Parameter(
+        "split_step",
+        "INT",
+        "generation.split_step",
+        "generation.split_step: the step at which a two-expert schedule hands over from "
+        "the high-noise to the low-noise model (0 when unused).",
+        (("KSamplerAdvanced", "end_at_step"), ("KSamplerAdvanced", "start_at_step")),
+        flag="--split-step",
+    ),
+    Parameter(
+        "shift",
+        "FLOAT",
+        "generation.shift",
+        "generation.shift: the flow-matching sampling shift (0 when unused).",
+        (("ModelSamplingSD3", "shift"),),
+        flag="--shift",
+        fixed_unless_declared=True,
+    ),
+    Parameter(
+        "lora_strength",
+        "FLOAT",
+        "generation.lora_strength",
+        "generation.lora_strength: the strength of the workflow's LoRAs (0 when unused).",
+        (("LoraLoaderModelOnly", "strength_model"),),
+        flag="--lora-strength",
     ),
 )
 

@@ -38,6 +38,40 @@ LEGACY_LITERALS = frozenset({("NVENCEncode", "quality"), ("NVENCEncode", "bit_de
 #: inputs of this pack's nodes that must come from the manifest in a released workflow
 PACK_BOUND_TYPES = {"VIDGEN_MANIFEST"}
 
+#: a two-stage schedule (Wan 2.2 A14B: a high-noise then a low-noise expert on
+#: KSamplerAdvanced) links the hand-over step into the first sampler's end and the
+#: second's start; the outer ends are the schedule's own bounds ("from the first
+#: step", "to the last"), structure rather than a manifest value, and may stay literal
+SCHEDULE_ENDS: dict[tuple[str, str], int] = {
+    ("KSamplerAdvanced", "start_at_step"): 0,
+    ("KSamplerAdvanced", "end_at_step"): 10000,
+}
+
+_FIXED_UNLESS_DECLARED = {
+    target: p.generation_key
+    for p in PARAMETERS
+    if p.fixed_unless_declared and p.generation_key is not None
+    for target in p.feeds
+}
+
+
+def literal_allowed(ref: str, target: tuple[str, str], value: Any) -> bool:
+    """Whether a manifest-governed input may be the literal ``value`` in workflow ``ref``.
+
+    Only two cases: a schedule's outer end (``SCHEDULE_ENDS``), and an input whose
+    parameter is ``fixed_unless_declared`` in a workflow whose spec does not declare
+    that key (the workflow fixes it; the manifest cannot carry it there).
+    """
+    if target in SCHEDULE_ENDS and value == SCHEDULE_ENDS[target] and type(value) is int:
+        return True
+    key = _FIXED_UNLESS_DECLARED.get(target)
+    if key is None:
+        return False
+    try:
+        return key not in get_spec(ref).params
+    except KeyError:
+        return False
+
 
 class WorkflowError(VidgenError):
     """A workflow graph is missing, malformed, or fails the lint."""
@@ -297,7 +331,10 @@ def lint_graph(ref: str, api: Graph, object_info: ObjectInfo) -> list[LintIssue]
             if not must_link:
                 continue
             if not is_link:
-                if not (legacy and (str(ctype), name) in LEGACY_LITERALS):
+                target = (str(ctype), name)
+                if not (legacy and target in LEGACY_LITERALS) and not literal_allowed(
+                    ref, target, value
+                ):
                     bad(
                         where,
                         f"input {name!r} is the literal {value!r}: "
@@ -312,6 +349,20 @@ def lint_graph(ref: str, api: Graph, object_info: ObjectInfo) -> list[LintIssue]
                 bad(
                     where,
                     f"input {name!r} is linked to ManifestLoader.{out}, expected {' or '.join(bound)}",
+                )
+    if "split_step" in consumed:
+        # a split schedule: every stage starts or ends at the hand-over, never both
+        # and never neither (a stage on literal 0..10000 would redo the whole schedule)
+        for nid, node in api.items():
+            if node.get("class_type") != "KSamplerAdvanced":
+                continue
+            ends = [node.get("inputs", {}).get(k) for k in ("start_at_step", "end_at_step")]
+            linked = [isinstance(e, list) and bool(e) and e[0] == loader_id for e in ends]
+            if sum(linked) != 1:
+                bad(
+                    f"node {nid} (KSamplerAdvanced)",
+                    "in a split schedule each stage starts or ends at ManifestLoader.split_step "
+                    f"(exactly one of start_at_step/end_at_step linked), got {ends}",
                 )
     try:
         spec = get_spec(ref)

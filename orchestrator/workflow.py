@@ -20,6 +20,7 @@ from comfy_vidgen.workflow_graph import (
     WorkflowError,
     default_workflow_dirs,
     from_graph,
+    literal_allowed,
     load_workflow,
 )
 from comfy_vidgen.workflow_specs import parse_ref
@@ -64,6 +65,8 @@ def lint(wf: Workflow) -> list[str]:
             if takes_manifest and target in LEGACY_LITERALS:
                 continue
             if target in bound and not isinstance(value, list):
+                if literal_allowed(wf.ref, target, value):
+                    continue
                 problems.append(
                     f"node {node_id} ({node['class_type']}): input {name!r} is the literal "
                     f"{value!r}; it must be linked from {LOADER} so the manifest decides it"

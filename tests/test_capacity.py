@@ -110,3 +110,41 @@ def test_text_output(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["capacity", *args]) == 0
     out = capsys.readouterr().out
     assert "symmetric" in out and "split" in out and "7 gen + 1 RIFE/encode" in out
+
+
+def test_the_budget_of_1000_clips_a_day_on_two_gpus_is_172_8_s() -> None:
+    from comfy_vidgen.capacity import budget_seconds
+
+    assert budget_seconds(2, 1000) == pytest.approx(172.8)
+    # a clip that takes exactly the budget on each of 2 GPUs meets 1000/day, not more
+    assert symmetric(StageSeconds(gen=172.8, interp=0, encode=0), 2).clips_per_day == 1000
+
+
+def test_every_generation_workflow_has_a_published_time_with_its_source() -> None:
+    from comfy_vidgen.capacity import PUBLISHED
+    from comfy_vidgen.workflow_specs import all_specs
+
+    generation = {ref.split("@")[0] for ref in all_specs()} - {"camera_only"}
+    assert set(PUBLISHED) == generation
+    for t in PUBLISHED.values():
+        assert t.seconds > 0 and t.gpu and t.setting and t.source, t
+    assert PUBLISHED["wan22_i2v_a14b_4step"].seconds == 71.0
+
+
+def test_workflow_takes_the_published_generation_time(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from comfy_vidgen.capacity import PUBLISHED
+
+    args = ("--interp-seconds", "6", "--encode-seconds", "2", "--gpus", "2")
+    rc, out = run(capsys, "--workflow", "wan22_i2v_a14b_4step@1", *args)
+    per_clip = PUBLISHED["wan22_i2v_a14b_4step"].seconds + 8
+    assert rc == 0 and out["topologies"]["symmetric"]["clips_per_day"] == int(2 * 86400 / per_clip)
+    rc, out = run(capsys, "--workflow", "wan22_ti2v_5b", *args)  # 540 s: misses 1000/day
+    assert rc == 1 and out["topologies"]["symmetric"]["clips_per_day"] < 1000
+    # an explicit --gen-seconds wins over the published figure
+    rc, out = run(capsys, "--workflow", "wan22_ti2v_5b", "--gen-seconds", "80", *args)
+    assert rc == 0
+    assert main(["capacity", "--workflow", "wan22_ti2v_5b", *args]) == 1
+    text = capsys.readouterr().out
+    assert "published for wan22_ti2v_5b: 540 s" in text and "budget: 172.8 GPU s" in text

@@ -39,7 +39,7 @@ pytestmark = [
     ),
 ]
 
-MODEL_FILE_INPUTS = {"ckpt_name", "unet_name", "clip_name", "vae_name"}
+MODEL_FILE_INPUTS = {"ckpt_name", "unet_name", "clip_name", "vae_name", "lora_name"}
 
 
 @pytest.fixture(scope="module")

@@ -265,6 +265,12 @@ CASES: list[tuple[str, str, int, str]] = [
     ("capacity-from-missing", "capacity --from nope.json --gpus 1", 2, "no such"),
     ("capacity-from-bad", "capacity --from badjson.json --gpus 1", 2, ""),
     ("capacity-topology", "capacity {CAP} --gpus 1 --topology ring", 2, "invalid choice"),
+    (
+        "capacity-workflow-unknown",
+        "capacity --workflow nope@1 --interp-seconds 1 --encode-seconds 1 --gpus 1",
+        2,
+        "no published time",
+    ),  # fmt: skip
     # ------------------------------------------------------------------ shootout
     ("shootout-missing", "shootout nope.toml", 2, "does not exist"),
     ("shootout-nan", "shootout shoot_nan.toml", 2, "price_per_gpu_hour"),

@@ -13,6 +13,7 @@ LOADERS = {
     ("CLIPLoader", "clip_name"): "text_encoders",
     ("VAELoader", "vae_name"): "vae",
     ("CLIPVisionLoader", "clip_name"): "clip_vision",
+    ("LoraLoaderModelOnly", "lora_name"): "loras",
     ("RIFEInterpolate", "model"): "rife",
 }
 

@@ -66,7 +66,8 @@ def test_loads_file_and_outputs_parameters(manifest_text: str) -> None:
         neg,
         *rest,
     ) = out
-    out_frames, model_fps, model_fps_int, scene_cut_guard, quality, bit_depth, camera = rest
+    out_frames, model_fps, model_fps_int, scene_cut_guard, quality, bit_depth, camera, *wan = rest
+    assert wan == [0, 0.0, 0.0]  # split_step, shift, lora_strength: unused by svd_xt
     assert (quality, bit_depth) == (20, "10")  # output defaults, bit depth as the encoder's combo
     assert camera == manifest.camera  # the manifest's camera block, for the conditioner
     assert scene_cut_guard is True

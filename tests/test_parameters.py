@@ -135,12 +135,91 @@ def test_inline_marker_and_parameter_names_are_defined_once() -> None:
 # ------------------------------------------------------------------ declared workflows
 
 
+#: the @1 graphs released before graphs declared their workflow
+UNDECLARED = {
+    f"{n}@1" for n in ("camera_only", "svd_xt", "wan22_ti2v_5b", "wan21_fun_camera", "ltxv_i2v")
+}
+
+
 def test_graphs_from_v2_declare_their_workflow() -> None:
+    """... and so does every workflow first released after @2 (from its @1)."""
     for ref in all_specs():
         wf = load_workflow(ref)
         declared = wf.api[wf.loader_id]["inputs"].get("workflow", "")
-        assert declared == (ref if ref.endswith("@2") else ""), ref
+        assert declared == ("" if ref in UNDECLARED else ref), ref
+    assert "wan22_i2v_a14b_4step@1" in all_specs()
     assert DEFAULT_WORKFLOW == "camera_only@2"
+
+
+def _two_expert_api() -> tuple[Any, dict[str, Any]]:
+    wf = load_workflow("wan22_i2v_a14b_4step@1")
+    return wf, json.loads(json.dumps(wf.api))
+
+
+def test_the_split_step_is_linked_and_only_the_schedule_ends_are_literal() -> None:
+    wf, api = _two_expert_api()
+    samplers = sorted(k for k, n in api.items() if n["class_type"] == "KSamplerAdvanced")
+    first, second = (api[k]["inputs"] for k in samplers)
+    split = [wf.loader_id, loader_slot("split_step")]
+    assert first["end_at_step"] == split and second["start_at_step"] == split
+    assert (first["start_at_step"], second["end_at_step"]) == (0, 10000)
+    assert (first["add_noise"], first["return_with_leftover_noise"]) == ("enable", "enable")
+    assert (second["add_noise"], second["return_with_leftover_noise"]) == ("disable", "disable")
+    assert lint_graph(wf.ref, api, OI) == []
+    # any other literal on a schedule end, or a literal split, is a deviation
+    for nid, name, value in (
+        (samplers[0], "start_at_step", 1),
+        (samplers[1], "end_at_step", 4),
+        (samplers[0], "end_at_step", 2),
+        (samplers[1], "start_at_step", 0),
+    ):
+        bad = json.loads(json.dumps(api))
+        bad[nid]["inputs"][name] = value
+        issues = [str(i) for i in lint_graph(wf.ref, bad, OI)]
+        if (name, value) == ("start_at_step", 0):
+            # a literal schedule end, but the second stage would redo the whole schedule
+            assert any(
+                "each stage starts or ends at ManifestLoader.split_step" in i for i in issues
+            )
+            continue
+        assert any(f"input {name!r} is the literal {value!r}" in i for i in issues), (name, issues)
+        problems = orch_workflow.lint(orch_workflow.from_graph(wf.ref, bad))
+        assert any(f"input {name!r} is the literal {value!r}" in p for p in problems), name
+
+
+def test_shift_is_a_literal_only_where_the_spec_does_not_declare_it() -> None:
+    # wan22_ti2v_5b@2 fixes its shift (8.0): its spec has no generation.shift
+    five_b = load_workflow("wan22_ti2v_5b@2")
+    assert any(n["inputs"].get("shift") == 8.0 for n in five_b.api.values())
+    assert lint_graph(five_b.ref, five_b.api, OI) == []
+    wf, api = _two_expert_api()
+    for n in api.values():
+        if n["class_type"] == "ModelSamplingSD3":
+            n["inputs"]["shift"] = 5.0
+    issues = [str(i) for i in lint_graph(wf.ref, api, OI)]
+    assert any("input 'shift' is the literal 5.0" in i for i in issues), issues
+    assert any("generation.shift but no node consumes it" in i for i in issues), issues
+    problems = orch_workflow.lint(orch_workflow.from_graph(wf.ref, api))
+    assert any("input 'shift' is the literal 5.0" in p for p in problems), problems
+
+
+def test_a_split_at_or_past_the_last_step_is_refused(coffee_jpeg: Path) -> None:
+    crop = full_crop(600, 400, 640, 640)
+    gen = {"prompt": "a cup", "steps": 4, "split_step": 2, "cfg": 1.0, "shift": 5.0,
+           "lora_strength": 1.0}  # fmt: skip
+    kw = dict(
+        keyframe=coffee_jpeg, input_root=coffee_jpeg.parent, motion_type="static",
+        start=crop, end=crop, workflow="wan22_i2v_a14b_4step@1", seed=3, size=(640, 640),
+    )  # fmt: skip
+    m = build_manifest(**kw, generation=gen)  # type: ignore[arg-type]
+    v = parameters.values(m)
+    assert (v["steps"], v["split_step"], v["shift"], v["lora_strength"]) == (4, 2, 5.0, 1.0)
+    assert v["frames"] == 65 and isinstance(v["shift"], float)
+    for split in (4, 5):
+        with pytest.raises(
+            ManifestError, match=r"split_step: must be below generation.steps \(4\)"
+        ):
+            build_manifest(**kw, generation={**gen, "split_step": split})  # type: ignore[arg-type]
 
 
 def test_lint_refuses_a_v2_graph_that_declares_nothing_or_another_id() -> None:

@@ -61,9 +61,11 @@ ML = 1  # ManifestLoader is node 1 in every workflow
 class Release:
     """What differs between released versions of the same graph.
 
-    @1: ManifestLoader declares nothing; the encode sets quality/bit depth as literals.
-    @2: ManifestLoader declares the workflow id (a manifest of another workflow is
-    refused at /prompt validation) and every encode setting is a link.
+    @1 of the first five workflows: ManifestLoader declares nothing; the encode sets
+    quality/bit depth as literals. From @2 on, and in every workflow first released
+    after the declaration existed (``SELF_DECLARING_FROM_1``), ManifestLoader
+    declares the workflow id (a manifest of another workflow is refused at /prompt
+    validation) and every encode setting is a link.
     """
 
     ref: str
@@ -72,10 +74,18 @@ class Release:
     def version(self) -> int:
         return int(self.ref.rsplit("@", 1)[1])
 
+    @property
+    def linked(self) -> bool:
+        return self.version >= 2 or self.ref.rsplit("@", 1)[0] in SELF_DECLARING_FROM_1
+
+
+#: workflows released after @2 introduced the declaration: self-declaring from @1
+SELF_DECLARING_FROM_1 = frozenset({"wan22_i2v_a14b_4step"})
+
 
 def _loader(rel: Release) -> Node:
     inputs: dict[str, Any] = {"manifest": INLINE_CHOICE, "manifest_json": ""}
-    if rel.version >= 2:
+    if rel.linked:
         inputs["workflow"] = rel.ref
     return Node(ML, "ManifestLoader", 0, 0, inputs)
 
@@ -84,7 +94,7 @@ def _conditioner(rel: Release, nid: int = 2) -> Node:
     """The camera path from the manifest, rendered at model resolution. @1 connects the
     manifest object (whose camera replaces the crop widgets); from @2 the path itself is
     a link from ManifestLoader.camera (the widgets are the editor's view of it)."""
-    source = {"camera": L(ML, "camera")} if rel.version >= 2 else {}
+    source = {"camera": L(ML, "camera")} if rel.linked else {}
     return Node(
         nid,
         "CameraPathConditioner",
@@ -112,7 +122,7 @@ def _conditioner(rel: Release, nid: int = 2) -> Node:
 
 def _tail(rel: Release, src: Link, first_id: int, col: int) -> list[Node]:
     """RIFE retime to output.frames, then the delivery encode (settings from the manifest)."""
-    linked = rel.version >= 2
+    linked = rel.linked
     return [
         Node(
             first_id,
@@ -409,13 +419,126 @@ def ltxv_i2v(rel: Release) -> list[Node]:
     ]
 
 
+def wan22_i2v_a14b_4step(rel: Release) -> list[Node]:
+    """ComfyUI's official Wan 2.2 I2V A14B template, 4-step LoRA group: per expert a
+    UNETLoader -> LoraLoaderModelOnly -> ModelSamplingSD3; the high-noise expert
+    samples [0, split_step) and returns its leftover noise, the low-noise expert
+    continues from split_step to the end without adding noise."""
+
+    def expert(nid: int, row: int, unet: str, lora: str) -> list[Node]:
+        return [
+            Node(nid, "UNETLoader", 0, row, {"unet_name": unet, "weight_dtype": "default"}),
+            Node(
+                nid + 1,
+                "LoraLoaderModelOnly",
+                1,
+                row,
+                {
+                    "model": L(nid, "MODEL"),
+                    "lora_name": lora,
+                    "strength_model": L(ML, "lora_strength"),
+                },
+            ),
+            Node(
+                nid + 2,
+                "ModelSamplingSD3",
+                2,
+                row,
+                {"model": L(nid + 1, "MODEL"), "shift": L(ML, "shift")},
+            ),
+        ]
+
+    def stage(nid: int, row: int, model: Link, latent: Link, first: bool) -> Node:
+        return Node(
+            nid,
+            "KSamplerAdvanced",
+            4,
+            row,
+            {
+                "model": model,
+                "add_noise": "enable" if first else "disable",
+                "noise_seed": L(ML, "seed"),
+                "steps": L(ML, "steps"),
+                "cfg": L(ML, "cfg"),
+                "sampler_name": "euler",
+                "scheduler": "simple",
+                "positive": L(12, "positive"),
+                "negative": L(12, "negative"),
+                "latent_image": latent,
+                # the schedule's outer ends are literals (workflow_graph.SCHEDULE_ENDS)
+                "start_at_step": 0 if first else L(ML, "split_step"),
+                "end_at_step": L(ML, "split_step") if first else 10000,
+                "return_with_leftover_noise": "enable" if first else "disable",
+            },
+            "High-noise expert" if first else "Low-noise expert",
+        )
+
+    return [
+        _loader(rel),
+        _conditioner(rel),
+        *expert(
+            3,
+            1,
+            "wan2.2_i2v_high_noise_14B_fp8_scaled.safetensors",
+            "wan2.2_i2v_lightx2v_4steps_lora_v1_high_noise.safetensors",
+        ),
+        *expert(
+            6,
+            2,
+            "wan2.2_i2v_low_noise_14B_fp8_scaled.safetensors",
+            "wan2.2_i2v_lightx2v_4steps_lora_v1_low_noise.safetensors",
+        ),
+        Node(
+            9,
+            "CLIPLoader",
+            0,
+            3,
+            {
+                "clip_name": "umt5_xxl_fp8_e4m3fn_scaled.safetensors",
+                "type": "wan",
+                "device": "default",
+            },
+        ),
+        *_prompts(10, L(9, "CLIP")),
+        Node(
+            12,
+            "WanImageToVideo",
+            3,
+            0,
+            {
+                "positive": L(10, "CONDITIONING"),
+                "negative": L(11, "CONDITIONING"),
+                "vae": L(15, "VAE"),
+                "width": L(ML, "width"),
+                "height": L(ML, "height"),
+                "length": L(ML, "frames"),
+                "batch_size": 1,
+                "start_image": L(2, "start_image"),
+            },
+        ),
+        stage(13, 1, L(5, "MODEL"), L(12, "latent"), first=True),
+        stage(14, 2, L(8, "MODEL"), L(13, "LATENT"), first=False),
+        Node(15, "VAELoader", 0, 4, {"vae_name": "wan_2.1_vae.safetensors"}),
+        Node(16, "VAEDecode", 5, 0, {"samples": L(14, "LATENT"), "vae": L(15, "VAE")}),
+        *_tail(rel, L(16, "IMAGE"), 17, 6),
+    ]
+
+
 BUILDERS = (camera_only, svd_xt, wan22_ti2v_5b, wan21_fun_camera, ltxv_i2v)
 #: every released (name, version); @1 graphs stay byte-identical (audits name their sha256)
-GRAPHS = {(b.__name__, v): b for b in BUILDERS for v in (1, 2)}
-#: versions whose UI form was rendered against older node definitions (ManifestLoader
-#: has since gained outputs and the optional ``workflow`` widget): the committed file
-#: is kept as released; --check compares only their API form
-UI_RENDERED_EARLIER = frozenset({1})
+GRAPHS = {
+    **{(b.__name__, v): b for b in BUILDERS for v in (1, 2)},
+    ("wan22_i2v_a14b_4step", 1): wan22_i2v_a14b_4step,
+}
+#: refs whose UI form was rendered against older node definitions (ManifestLoader has
+#: since gained outputs and the optional ``workflow`` widget): the committed file is
+#: kept as released; --check compares only their API form
+UI_RENDERED_EARLIER = frozenset(f"{b.__name__}@1" for b in BUILDERS)
+#: ManifestLoader outputs that existed when a UI form was rendered: the @2 forms
+#: show the 21 of their release; rows appended since (split_step, shift,
+#: lora_strength) are not drawn there, so those released files stay byte-identical.
+#: Links address outputs by slot, so the missing tail changes nothing they run.
+LOADER_OUTPUTS_AT_RELEASE = {f"{b.__name__}@2": 21 for b in BUILDERS}
 
 
 # --------------------------------------------------------------------------- rendering
@@ -531,6 +654,19 @@ def _default_for(typ: Any) -> Any:
     )
 
 
+def as_released(oi: dict[str, Any], ref: str) -> dict[str, Any]:
+    """The snapshot as a version's UI form was rendered: ManifestLoader's outputs cut
+    to those it had then (``LOADER_OUTPUTS_AT_RELEASE``)."""
+    n = LOADER_OUTPUTS_AT_RELEASE.get(ref)
+    if n is None:
+        return oi
+    loader = dict(oi["ManifestLoader"])
+    for key in ("output", "output_name", "output_is_list", "output_tooltips"):
+        if key in loader:
+            loader[key] = list(loader[key])[:n]
+    return {**oi, "ManifestLoader": loader}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -547,11 +683,18 @@ def main() -> int:
         nodes = build(Release(f"{name}@{version}"))
         files = {
             "api.json": json.dumps(to_api(nodes, oi), indent=2) + "\n",
-            "workflow.json": json.dumps(to_ui(nodes, oi), indent=2) + "\n",
+            "workflow.json": json.dumps(
+                to_ui(nodes, as_released(oi, f"{name}@{version}")), indent=2
+            )
+            + "\n",
         }
         for fname, text in files.items():
             path = folder / fname
-            if args.check and fname == "workflow.json" and version in UI_RENDERED_EARLIER:
+            if (
+                args.check
+                and fname == "workflow.json"
+                and f"{name}@{version}" in UI_RENDERED_EARLIER
+            ):
                 continue  # the lint proves it still converts to exactly api.json
             if args.check:
                 if not path.is_file() or path.read_text() != text:

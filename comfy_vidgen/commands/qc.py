@@ -51,6 +51,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         metavar="FILE",
         help="take the stage seconds from a shootout's measurements.json (flags override)",
     )
+    c.add_argument(
+        "--workflow",
+        default=None,
+        metavar="NAME",
+        help="take --gen-seconds from the time published for this workflow's model"
+        " (comfy_vidgen.capacity.PUBLISHED; the flag overrides)",
+    )
     c.add_argument("--gpus", type=int, required=True, metavar="N")
     c.add_argument(
         "--topology",
@@ -165,12 +172,29 @@ def _print_report(report: Any, args: argparse.Namespace) -> None:
 
 
 def cmd_capacity(args: argparse.Namespace) -> int:
-    from ..capacity import StageSeconds, load_measurements, plan, split, symmetric
+    from ..capacity import (
+        PUBLISHED,
+        StageSeconds,
+        budget_seconds,
+        load_measurements,
+        plan,
+        split,
+        symmetric,
+    )
     from ..errors import UsageError
 
     base = load_measurements(args.measurements) if args.measurements else None
+    published = None
+    if args.workflow is not None:
+        published = PUBLISHED.get(args.workflow.split("@")[0])
+        if published is None:
+            raise UsageError(
+                f"--workflow: no published time for {args.workflow!r} (known: "
+                f"{', '.join(sorted(PUBLISHED))})"
+            )
+    gen_default = published.seconds if published else (base.gen if base else None)
     vals = {
-        "gen": args.gen_seconds if args.gen_seconds is not None else (base.gen if base else None),
+        "gen": args.gen_seconds if args.gen_seconds is not None else gen_default,
         "interp": args.interp_seconds
         if args.interp_seconds is not None
         else (base.interp if base else None),
@@ -189,6 +213,15 @@ def cmd_capacity(args: argparse.Namespace) -> int:
         emit_json(result)
     else:
         sym, spl = symmetric(t, args.gpus), split(t, args.gpus)
+        if published is not None and args.gen_seconds is None:
+            sys.stdout.write(
+                f"generation time published for {published.workflow}: {published.seconds:g} s"
+                f" on {published.gpu} at {published.setting} ({published.source})\n"
+            )
+        sys.stdout.write(
+            f"budget: {budget_seconds(args.gpus, args.target):.1f} GPU s per clip, all stages"
+            f" (symmetric, {args.gpus} GPU(s), {args.target} clips/day)\n"
+        )
         sys.stdout.write(
             f"{args.gpus} GPU(s); per clip: generation {t.gen:g} s, interpolation "
             f"{t.interp:g} s, encode {t.encode:g} s; target {args.target} clips/day\n"
