@@ -45,9 +45,14 @@ def newest_versions(root: Path | None = None) -> list[str]:
 
 
 def example_name(ref: str) -> str:
-    """The template's file stem: workflow, version and what it does (the spec's description)."""
+    """The template's file stem: workflow, version and what it does.
+
+    What it does is the spec description's headline (before any parenthesised detail),
+    so the template list stays readable; the detail is in the workflow's README.
+    """
     name, version = parse_ref(ref)
-    text = _UNSAFE.sub("", get_spec(ref).description).strip().rstrip(".")
+    headline = get_spec(ref).description.split(" (", 1)[0]
+    text = _UNSAFE.sub("", headline).strip().rstrip(".")
     return f"{name} v{version} - {text}"[:150].rstrip()
 
 
