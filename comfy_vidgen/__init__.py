@@ -11,6 +11,6 @@ from importlib.metadata import PackageNotFoundError, version
 try:
     __version__ = version("comfy-vidgen")
 except PackageNotFoundError:  # running from a checkout inside ComfyUI/custom_nodes
-    __version__ = "0.2.0"
+    __version__ = "0.1.0"
 
 __all__ = ["__version__"]
