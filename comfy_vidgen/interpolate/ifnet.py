@@ -369,66 +369,28 @@ class IFNet(nn.Module):
         return self.interpolate(self.pack(img0), self.pack(img1), t, scale)
 
 
-#: Side (pixels) of the blocks whose mean fusion-mask logit ``local_logit`` removes.
-MASK_BLOCK = 64
-
-
-def local_logit(logit: Tensor, valid: tuple[int, int] | None = None) -> Tensor:
-    """RIFE's t = 0.5 fusion-mask logit [B, 1, H, W] less its local mean (``MASK_BLOCK`` px).
-
-    Why: where RIFE's t = 0.5 flows under-estimate the motion (slow zooms: about half the
-    true flow), the two warped frames sit on either side of the true midpoint, and a
-    mask that leans on one of them over a whole region moves the blend towards it: on a
-    2 px-per-frame zoom RIFE's own t = 0.5 frame is ~0.2 px ahead, and every re-timed
-    frame inherits it (docs/interpolate.md). With weights (1 - t, t) the two warps' errors
-    cancel at every t whatever the flows' scale, so a regional lean is a timing bias; an
-    occlusion is local evidence (one side of a moving edge), which the deviation from
-    the block mean keeps. Block means over the ``valid`` top-left region only (the
-    rest is padding), bilinearly upsampled; outside ``valid`` the logit is unchanged.
-    """
-    h, w = valid if valid is not None else logit.shape[2:]
-    inner = logit[:, :, :h, :w]
-    mean = F.avg_pool2d(inner, MASK_BLOCK, MASK_BLOCK, ceil_mode=True)
-    mean = F.interpolate(mean, size=(h, w), mode="bilinear", align_corners=False)
-    out = logit.clone()
-    out[:, :, :h, :w] = inner - mean
-    return out
-
-
-def synthesize(
-    frames: Tensor,
-    flow: Tensor,
-    logit: Tensor,
-    t: Tensor,
-    valid: tuple[int, int] | None = None,
-    local_mask: bool = True,
-) -> Tensor:
+def synthesize(frames: Tensor, flow: Tensor, logit: Tensor, t: Tensor) -> Tensor:
     """Frames at times ``t`` [B] from RIFE's t = 0.5 output of their pair.
 
     ``frames`` [2, 3, H, W] (first, second), ``flow`` [1, 4, H, W] and ``logit``
-    [1, 1, H, W] from ``flow_stacked`` at t = 0.5; ``valid`` the unpadded size. RIFE is
-    accurate at t = 0.5 but under-moves near 0 and 1 (docs/interpolate.md), so instead
-    of asking it for t the midpoint motion is re-timed, assuming constant velocity over
-    the pair (as Super SloMo, Jiang et al. CVPR 2018, eq. 4, does from end-point flows):
+    [1, 1, H, W] from ``flow_stacked`` at t = 0.5. RIFE is accurate at t = 0.5 but
+    under-moves near 0 and 1 (docs/interpolate.md), so instead of asking it for t the
+    midpoint motion is re-timed, assuming constant velocity over the pair (as Super
+    SloMo, Jiang et al. CVPR 2018, eq. 4, does from end-point flows):
 
     * a point at x at time t sits at x + (0.5 - t) v at the midpoint, with
       v = F_0.5->1 - F_0.5->0 (pixels per pair), so the midpoint fields are read there
       (one backward warp, v taken at x: first-order);
     * F_t->0 = 2t F_0.5->0 and F_t->1 = 2(1 - t) F_0.5->1;
-    * the fusion mask keeps its local occlusion evidence (``local_logit``; with
-      ``local_mask=False`` the whole logit, RIFE's own mask) and gets the prior of time
-      t: the odds of the first frame are multiplied by (1 - t) / t, i.e.
-      logit + log((1 - t) / t).
+    * the fusion mask keeps its occlusion evidence and moves its prior: the odds of
+      the first frame become odds_0.5 (1 - t) / t, i.e. logit + log((1 - t) / t).
 
-    At t -> 0 this tends to the first frame; with ``local_mask=False`` the t = 0.5
-    frame is RIFE's own.
+    At t = 0.5 this is RIFE's own t = 0.5 frame; at t -> 0 it tends to the first frame.
     """
     _, _, h, w = flow.shape
     base, k = _base_grid(h, w, flow.device)
     b = t.shape[0]
     tt = t.to(flow.device, torch.float32).view(b, 1, 1, 1)
-    if local_mask:
-        logit = local_logit(logit, valid)
     field = torch.cat([flow, logit], 1).expand(b, -1, -1, -1)
     shift = (0.5 - tt) * (flow[:, 2:4] - flow[:, :2])
     field = _backwarp(field, shift, base, k)

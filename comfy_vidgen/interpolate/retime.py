@@ -307,7 +307,7 @@ def _midpoint(
             for q in range(0, len(samples), bs):
                 sub = samples[q : q + bs]
                 t = torch.tensor([s.t for s in sub], dtype=torch.float32, device=device)
-                mid = synthesize(ends, flow[i : i + 1], logit[i : i + 1], t, (h, w))
+                mid = synthesize(ends, flow[i : i + 1], logit[i : i + 1], t)
                 mid = mid[:, :, :h, :w].clamp_(0.0, 1.0).permute(0, 2, 3, 1).float().cpu()
                 out[[s.index for s in sub]] = mid
                 done += len(sub)
