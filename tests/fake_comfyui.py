@@ -348,6 +348,9 @@ class FakeComfyUI:
         self._running: _Run | None = None
         self._history: dict[str, dict[str, Any]] = {}
         self._silent: set[int] = set()  # id() of sockets that deliver nothing
+        #: the prompt a ``ws_silent`` fault hit: a socket that connects while it runs
+        #: greets and then goes quiet too (the dispatcher may submit before its socket is up)
+        self._silent_prompt: str | None = None
         self._sockets: dict[str, web.WebSocketResponse] = {}
         self._number = 0
         self._interrupt = False
@@ -477,6 +480,8 @@ class FakeComfyUI:
             self.stats.ws_connections += 1
             try:
                 await self._send("status", {"status": self._queue_info(), "sid": sid}, sid)
+                if self._silent_prompt is not None:
+                    self._silent.add(id(ws))
                 async for msg in ws:
                     if msg.type == WSMsgType.ERROR:
                         break
@@ -939,6 +944,8 @@ class FakeComfyUI:
                 {"node": None, "prompt_id": run.prompt_id},
                 run.extra_data.get("client_id"),
             )
+            if self._silent_prompt == run.prompt_id:
+                self._silent_prompt = None
 
     async def _execute(self, run: _Run) -> None:
         pid, sid = run.prompt_id, run.extra_data.get("client_id")
@@ -974,6 +981,7 @@ class FakeComfyUI:
         if self._chance("ws_silent", "p_ws_silent"):
             self.stats.fault("ws_silent")
             self._silent |= {id(ws) for ws in self._sockets.values()}
+            self._silent_prompt = pid
         oom = self._chance("oom", "p_oom")
         outputs: dict[str, Any] = {}
         order = execution_order(run.prompt, run.outputs)
