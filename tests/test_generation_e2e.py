@@ -228,7 +228,10 @@ def rack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rack]:
     (base / "custom_nodes").mkdir(parents=True, exist_ok=True)
     for node in (TINY_ENCODERS, PROBE):
         (base / "custom_nodes" / node.name).symlink_to(node, target_is_directory=True)
-    with running_comfyui(base) as live:
+    # --cache-none: every run executes every node. ComfyUI applies POST /free's cache reset
+    # only when its worker loop next wakes (up to 10 s after a run), so a manifest queued
+    # right after it could still be answered from the previous test's cached nodes
+    with running_comfyui(base, extra_args=("--cache-none",)) as live:
         log = live.log.read_text(errors="replace")
         assert "vidgen-probe: " in log and "vidgen_tiny_encoders" in log, log[-3000:]
         fleet = base / "rack.toml"
@@ -407,8 +410,8 @@ def run_case(rack: Rack, case: Case, work: Path, seed: int = 11) -> tuple[Delive
     shots.mkdir(parents=True, exist_ok=True)
     manifest = write_shot(shots, case, seed)
     # an earlier run of this manifest left its clip under the same attempt name in
-    # ComfyUI's output folder, where the dispatcher's reconciliation would collect it
-    # instead of the new run's (seen here: a run "done" after 3 of its 12 nodes)
+    # ComfyUI's output folder (a fresh ledger names the attempt a1 again); clear it so the
+    # delivery can only be this run's
     from comfy_vidgen.encode.delivery import output_subfolder
 
     shutil.rmtree(rack.comfy.output_dir / output_subfolder(f"e2e-{case.name}"), ignore_errors=True)
