@@ -30,6 +30,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -567,9 +568,13 @@ def test_shootout_over_the_five_generation_workflows(rack: Rack, tmp_path: Path)
         assert rec["engine"] == "comfyui" and rec["comfyui_version"] == "0.3.64"
         assert rec["verification"]["qc"]["enforced"] is False  # observe mode, as documented
 
-    html = (out / "report.html").read_text()
-    for section in ("summary", "metrics", "cost", "capacity", "contact-sheets", "previews"):
+    html = (out / "report" / "index.html").read_text()
+    for section in ("summary", "shots", "metrics", "cost", "capacity"):
         assert f'<section id="{section}">' in html
+    # every candidate's playable preview and poster strip sits in the report's folder
+    media = [m for m in re.findall(r'(?:src|poster)="([^"]+)"', html) if m.startswith("media/")]
+    assert len([m for m in media if m.endswith(".mp4")]) >= len(cases), media
+    assert all((out / "report" / m).is_file() for m in media), media
     assert all(c.ref in html for c in cases)
     lock = json.loads((out / "locked-settings.json").read_text())
     assert lock["workflow"] == variants[lock["workflow"]]["workflow"]
