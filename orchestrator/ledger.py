@@ -67,8 +67,6 @@ LIVE_ATTEMPTS = frozenset(
     {AttemptState.SUBMITTING, AttemptState.SUBMITTED, AttemptState.RUNNING, AttemptState.VERIFYING}
 )
 
-_PROMPT_NS = uuid.UUID("6f1d1b9e-0c1e-4f7a-9d1a-7a3c2f0e5b11")
-
 
 def make_job_id(manifest_id: str, manifest_hash: str, workflow: str) -> str:
     """Readable and unique: ``<manifest id>-<12 hex of sha256(hash/workflow)>``."""
@@ -77,12 +75,18 @@ def make_job_id(manifest_id: str, manifest_hash: str, workflow: str) -> str:
 
 
 def attempt_ids(job_id: str, n: int) -> tuple[str, str]:
-    """Deterministic ``(prompt_id, attempt_job_id)`` for attempt ``n`` of a job.
+    """``(prompt_id, attempt_job_id)`` for attempt ``n`` of a job.
 
     The attempt job id is what NVENCEncode names its file after, so every
     attempt writes its own file and ComfyUI's cache never returns another's.
+    The prompt id is fresh for every submission: ComfyUI keeps its history across
+    ledgers, so an id derived from the job (the same manifest, run again with a new
+    ledger or by another control machine) found the *earlier* run's history entry at
+    the first reconcile and collected that run's clip, or reported it missing and
+    queued the job twice. Recovery never needs to recompute it: the attempt row,
+    prompt id included, is committed before the prompt is sent.
     """
-    return str(uuid.uuid5(_PROMPT_NS, f"{job_id}#{n}")), f"{job_id}.a{n}"
+    return str(uuid.uuid4()), f"{job_id}.a{n}"
 
 
 @dataclass(frozen=True)
