@@ -185,7 +185,9 @@ def test_rebuild_gives_identical_bytes(key_dir: Path, tmp_path: Path) -> None:
     again = build(tmp_path / "again")
     assert again.name == key_dir.name
     assert digests(again, rels) == digests(key_dir, rels)
-    assert json.loads((again / "COMPLETE.json").read_text())["files"]
+    # only the Wan files were asked for: the folder is not marked complete (the SVD and
+    # LTX-Video builders' files are missing), so a later run builds the rest
+    assert not (again / "COMPLETE.json").exists()
 
 
 @pytest.mark.parametrize("where", ["repo", "models"])
