@@ -90,14 +90,9 @@ def load_builders() -> dict[str, Callable[[BuildContext, Path], None]]:
 
 
 def lock_folders() -> dict[str, str]:
-    """Lock file name -> ComfyUI models folder, from models.lock.json plus known fallbacks."""
-    from tools.tiny_checkpoints.wan import FALLBACK_FOLDERS
-
+    """Lock file name -> ComfyUI models folder: models.lock.json is the one source."""
     lock = json.loads((REPO / "models.lock.json").read_text(encoding="utf-8"))
-    folders = dict(FALLBACK_FOLDERS)
-    for entry in lock["models"]:
-        folders[entry["filename"]] = entry["folder"]
-    return folders
+    return {entry["filename"]: entry["folder"] for entry in lock["models"]}
 
 
 def comfyui_version(comfyui_dir: Path) -> str:

@@ -28,16 +28,6 @@ from .common import (
     scaled_fp8_state_dict,
 )
 
-# The lock file gains the Wan 2.2 I2V A14B entries on the gen-workflow branch; until that
-# merges, these four files' folders are known here (the names are the Comfy-Org repackaged
-# ones the official template loads).
-FALLBACK_FOLDERS: dict[str, str] = {
-    "wan2.2_i2v_high_noise_14B_fp8_scaled.safetensors": "diffusion_models",
-    "wan2.2_i2v_low_noise_14B_fp8_scaled.safetensors": "diffusion_models",
-    "wan2.2_i2v_lightx2v_4steps_lora_v1_high_noise.safetensors": "loras",
-    "wan2.2_i2v_lightx2v_4steps_lora_v1_low_noise.safetensors": "loras",
-}
-
 # Smallest Wan transformer that detection still reads as the intended class: one head of
 # 128 (heads = dim // 128 in model_detection.py), two blocks so block counting is exercised.
 TINY_DIM = 128
