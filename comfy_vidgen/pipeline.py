@@ -38,6 +38,27 @@ class PipelineResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+def graph_timing(ref: str) -> str:
+    """The retime timing the rack runs for workflow ``ref``: its RIFEInterpolate's literal
+    ``timing``, or the released default of a graph that sets none (the @1 graphs).
+
+    Why: the local engine must compute what ComfyUI would for the same manifest and
+    workflow version; the default of a new node is not what a released graph runs.
+    """
+    from .interpolate import RELEASED_GRAPH_TIMING, TIMINGS
+    from .workflow_graph import load_workflow, single_node
+
+    wf = load_workflow(ref)
+    inputs = wf.api[single_node(wf.api, "RIFEInterpolate")].get("inputs", {})
+    timing = inputs.get("timing", RELEASED_GRAPH_TIMING)
+    if timing not in TIMINGS:
+        raise PipelineError(
+            f"workflow {ref}: RIFEInterpolate timing must be a literal of "
+            f"{', '.join(TIMINGS)} for the local engine, got {timing!r}"
+        )
+    return str(timing)
+
+
 def run_camera_only(
     manifest: Manifest,
     input_root: str | os.PathLike[str],
@@ -69,6 +90,7 @@ def run_camera_only(
     from .interpolate.cache import cached_cpu_model, device_copy
     from .models import require
 
+    timing = graph_timing(manifest.generation.workflow)
     n = manifest.generation.frames or 25
     m_out = manifest.output.frames
     size = (manifest.output.width, manifest.output.height)
@@ -107,6 +129,7 @@ def run_camera_only(
         m_out,
         model,
         scene_cut_guard=manifest.interpolation.scene_cut_guard,
+        timing=timing,
         on_progress=stage("retime"),
     )
     del batch

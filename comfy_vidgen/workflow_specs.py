@@ -21,7 +21,7 @@ WORKFLOW_REF_PATTERN = re.compile(r"^([a-z0-9_]+)@([1-9][0-9]{0,3})$")
 
 #: what ``vidgen manifest new`` and the editor's "Save manifest" use when no
 #: workflow is given (and no locked shootout settings exist)
-DEFAULT_WORKFLOW = "camera_only@2"
+DEFAULT_WORKFLOW = "camera_only@3"
 
 
 class WorkflowSpecError(ValueError):

@@ -97,7 +97,7 @@ def test_save_writes_a_valid_manifest_with_exactly_the_drawn_values(
     assert m.camera.end_frame.model_dump() == body["end"]
     assert (m.camera.motion_type, m.camera.easing) == ("zoom_in", "ease_in_out")
     assert (m.output.width, m.output.height) == (1024, 576)
-    assert m.generation.frames == 25 and m.generation.workflow == "camera_only@2"  # the default
+    assert m.generation.frames == 25 and m.generation.workflow == "camera_only@3"  # the default
     assert r.body["manifest_hash"] == manifest_hash(m)
     # atomic write: no temp file left beside it
     assert sorted(p.name for p in path.parent.iterdir()) == ["shot_1.json"]

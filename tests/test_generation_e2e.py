@@ -1,6 +1,6 @@
 """Every generation workflow end to end in a real ComfyUI on the CPU, with tiny checkpoints.
 
-For each of the five generation workflows a manifest (a real photo, the workflow's
+For each of the five generation workflows, at its newest version (what the rack runs), a manifest (a real photo, the workflow's
 smallest legal size and length, 1-2 steps) goes through ``vidgen run --engine comfyui``
 with a fleet file, as docs/orchestrator.md describes, into a real headless ComfyUI (the
 pinned 0.3.64, ``--cpu``, a temporary ``--base-directory``). The weights are tiny, seeded
@@ -92,7 +92,7 @@ CASES = {
     c.name: c
     for c in (
         Case(
-            "svd_xt@2",
+            "svd_xt@3",
             (256, 256),
             {"frames": 14, "steps": 1},
             ("SVD_img2vid",),
@@ -100,7 +100,7 @@ CASES = {
             clip_vision="clip_vision_config_h.json",
         ),
         Case(
-            "wan22_ti2v_5b@2",
+            "wan22_ti2v_5b@3",
             (320, 320),
             {"frames": 5, "steps": 2, "prompt": PROMPT},
             ("WAN22_T2V",),
@@ -109,7 +109,7 @@ CASES = {
             unet_config={"out_dim": 48},
         ),
         Case(
-            "wan21_fun_camera@2",
+            "wan21_fun_camera@3",
             (320, 320),
             {"frames": 5, "steps": 2, "prompt": PROMPT},
             ("WAN21_Camera",),
@@ -119,7 +119,7 @@ CASES = {
             unet_config={"model_type": "camera", "in_dim": 32},
         ),
         Case(
-            "ltxv_i2v@2",
+            "ltxv_i2v@3",
             (256, 256),
             {"frames": 9, "steps": 2, "prompt": PROMPT},
             ("LTXV",),
@@ -129,7 +129,7 @@ CASES = {
         # Wan 2.2 I2V A14B has no CLIP-image embedding: ComfyUI takes both experts as
         # a Wan 2.1 t2v config with in_dim 36 (16 noise + 20 image/mask channels)
         Case(
-            "wan22_i2v_a14b_4step@1",
+            "wan22_i2v_a14b_4step@2",
             (320, 320),
             {"frames": 5, "steps": 2, "split_step": 1, "prompt": PROMPT},
             ("WAN21_T2V", "WAN21_T2V"),

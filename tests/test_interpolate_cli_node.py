@@ -105,11 +105,12 @@ def test_node_returns_exact_count(have_weights: None) -> None:
 def test_timing_option_cli_and_node(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], have_weights: None
 ) -> None:
-    """Midpoint timing is the default of the CLI and of a new node; arbitrary stays
-    selectable; bad names refused. A graph that sets no timing (the released @1 graphs,
+    """Gated midpoint timing is the default of the CLI and of a new node; midpoint and
+    arbitrary stay selectable; bad names refused. A graph that sets no timing (the released @1 graphs,
     from before the option) keeps the arbitrary timing its audits recorded."""
     opt = RIFEInterpolate.INPUT_TYPES()["optional"]["timing"]
-    assert opt[0] == ["midpoint", "arbitrary"] and opt[1]["default"] == "midpoint"
+    assert opt[0] == ["midpoint_gated", "midpoint", "arbitrary"]
+    assert opt[1]["default"] == "midpoint_gated"
     assert opt[1]["tooltip"]
     src = tmp_path / "in"
     src.mkdir()
@@ -117,22 +118,26 @@ def test_timing_option_cli_and_node(
     for i, f in enumerate(frames):
         Image.fromarray(f).save(src / f"{i:03d}.png")
     recs = {}
-    for timing in (None, "arbitrary"):
+    for timing in (None, "midpoint", "arbitrary"):
         out = tmp_path / f"out-{timing}"
         extra = ["--timing", timing] if timing else []
         assert (
             main(["interpolate", str(src), "--frames", "9", "-o", str(out), "--json", *extra]) == 0
         )
         recs[timing] = json.loads(capsys.readouterr().out)
-    assert (recs[None]["timing"], recs[None]["network_passes"]) == ("midpoint", 2)
+    assert (recs[None]["timing"], recs[None]["network_passes"]) == ("midpoint_gated", 2)
+    assert (recs["midpoint"]["timing"], recs["midpoint"]["network_passes"]) == ("midpoint", 2)
     assert (recs["arbitrary"]["timing"], recs["arbitrary"]["network_passes"]) == ("arbitrary", 6)
     bad = ["interpolate", str(src), "--frames", "9", "-o", str(tmp_path / "o"), "--timing", "x"]
-    assert main(bad) == 2 and "midpoint, arbitrary" in capsys.readouterr().err
+    assert main(bad) == 2 and "midpoint_gated, midpoint, arbitrary" in capsys.readouterr().err
     t = torch.from_numpy(frames).float() / 255.0
     model = RIFEInterpolate.INPUT_TYPES()["required"]["model"][0][0]
+    (gated,) = RIFEInterpolate().interpolate(t, 9, model, "auto", 4, True, "midpoint_gated")
     (mid,) = RIFEInterpolate().interpolate(t, 9, model, "auto", 4, True, "midpoint")
     (arb,) = RIFEInterpolate().interpolate(t, 9, model, "auto", 4, True, "arbitrary")
     (unset,) = RIFEInterpolate().interpolate(t, 9, model, "auto", 4, True)
     assert torch.equal(mid[4], t[1]) and torch.equal(arb[4], t[1])
+    assert torch.equal(gated[4], t[1])
     assert not torch.equal(mid[1], arb[1])  # different methods, same schedule
+    assert not torch.equal(gated[1], mid[1])
     assert torch.equal(unset, arb)

@@ -148,7 +148,7 @@ def test_graphs_from_v2_declare_their_workflow() -> None:
         declared = wf.api[wf.loader_id]["inputs"].get("workflow", "")
         assert declared == ("" if ref in UNDECLARED else ref), ref
     assert "wan22_i2v_a14b_4step@1" in all_specs()
-    assert DEFAULT_WORKFLOW == "camera_only@2"
+    assert DEFAULT_WORKFLOW == "camera_only@3"
 
 
 def _two_expert_api() -> tuple[Any, dict[str, Any]]:

@@ -41,7 +41,7 @@ def _manifest(kf: Path, root: Path, **gen: int) -> object:
         motion_type="zoom_in",
         start=full,
         end=end,
-        workflow="camera_only@1",
+        workflow="camera_only@3",
         seed=3,
         size=SIZE,
         generation={"frames": 13, **gen},
@@ -169,7 +169,7 @@ def test_vidgen_run_local_end_to_end_and_dedup(
     rec = json.loads(audits[0].read_text())
     assert (
         rec["encoder"] == "libx265"
-        and rec["workflow"] == "camera_only@1"
+        and rec["workflow"] == "camera_only@3"
         and rec["workflow_sha256"]
     )
     assert rec["verification"]["ok"] is True
@@ -183,3 +183,30 @@ def test_vidgen_run_local_end_to_end_and_dedup(
     assert sorted((tmp_path / "out").rglob("*.mp4")) == sorted(
         p.with_suffix("").with_suffix(".mp4") for p in audits
     )
+
+
+def test_the_local_engine_retimes_as_the_graph_does(tmp_path: Path) -> None:
+    """The local engine runs the timing the released graph runs on the rack (@1 sets none
+    and keeps arbitrary), not the new node's default; a graph whose timing is not a
+    literal it knows is refused by name."""
+    from comfy_vidgen.pipeline import PipelineError, graph_timing
+
+    assert [graph_timing(f"camera_only@{v}") for v in (1, 2, 3)] == [
+        "arbitrary",
+        "midpoint",
+        "midpoint_gated",
+    ]
+    folder = tmp_path / "camera_only" / "v9"
+    folder.mkdir(parents=True)
+    graph = json.loads(
+        (Path(__file__).parents[1] / "workflows/camera_only/v3/api.json").read_text()
+    )
+    rife = next(n for n in graph.values() if n["class_type"] == "RIFEInterpolate")
+    rife["inputs"]["timing"] = "bisect"
+    (folder / "api.json").write_text(json.dumps(graph))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VIDGEN_WORKFLOWS", str(tmp_path))
+        with pytest.raises(
+            PipelineError, match=r"camera_only@9: RIFEInterpolate timing .*'bisect'"
+        ):
+            graph_timing("camera_only@9")

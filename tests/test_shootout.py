@@ -54,7 +54,7 @@ workflows = "workflows"
 
 [[candidate]]
 name = "camera"
-workflow = "camera_only@1"
+workflow = "camera_only@3"
 [candidate.grid]
 frames = [9, 13]
 
@@ -251,7 +251,7 @@ def test_locked_settings_name_the_winner_and_manifest_new_uses_them(shootout: An
     out, s = shootout["out"], shootout["summary"]
     lock = json.loads((out / "locked-settings.json").read_text())
     win = _variants(s)[s["winner"]]
-    assert lock["workflow"] == win["workflow"] == "camera_only@1"
+    assert lock["workflow"] == win["workflow"] == "camera_only@3"
     assert lock["variant"] == s["winner"]
     assert lock["parameters"]["frames"] == win["params"]["frames"]
     assert "seed" not in lock["parameters"]

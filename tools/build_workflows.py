@@ -78,9 +78,21 @@ class Release:
     def linked(self) -> bool:
         return self.version >= 2 or self.ref.rsplit("@", 1)[0] in SELF_DECLARING_FROM_1
 
+    @property
+    def timing(self) -> str | None:
+        """RIFEInterpolate's timing: none in the @1 graphs (arbitrary, from before the
+        option), midpoint in the @2 graphs, midpoint_gated from the releases after it
+        (``GATED_TIMING_FROM``)."""
+        name = self.ref.rsplit("@", 1)[0]
+        if self.version >= GATED_TIMING_FROM.get(name, 3):
+            return "midpoint_gated"
+        return "midpoint" if self.linked else None
+
 
 #: workflows released after @2 introduced the declaration: self-declaring from @1
 SELF_DECLARING_FROM_1 = frozenset({"wan22_i2v_a14b_4step"})
+#: first version with timing midpoint_gated (3 for the first five workflows)
+GATED_TIMING_FROM = {"wan22_i2v_a14b_4step": 2}
 
 
 def _loader(rel: Release) -> Node:
@@ -136,7 +148,7 @@ def _tail(rel: Release, src: Link, first_id: int, col: int) -> list[Node]:
                 "dtype": "auto",
                 "batch_size": 0,
                 "scene_cut_guard": L(ML, "scene_cut_guard"),
-                **({"timing": "midpoint"} if linked else {}),
+                **({"timing": rel.timing} if rel.timing else {}),
             },
         ),
         Node(
@@ -527,8 +539,8 @@ def wan22_i2v_a14b_4step(rel: Release) -> list[Node]:
 BUILDERS = (camera_only, svd_xt, wan22_ti2v_5b, wan21_fun_camera, ltxv_i2v)
 #: every released (name, version); @1 graphs stay byte-identical (audits name their sha256)
 GRAPHS = {
-    **{(b.__name__, v): b for b in BUILDERS for v in (1, 2)},
-    ("wan22_i2v_a14b_4step", 1): wan22_i2v_a14b_4step,
+    **{(b.__name__, v): b for b in BUILDERS for v in (1, 2, 3)},
+    **{("wan22_i2v_a14b_4step", v): wan22_i2v_a14b_4step for v in (1, 2)},
 }
 #: refs whose UI form was rendered against older node definitions (ManifestLoader has
 #: since gained outputs and the optional ``workflow`` widget): the committed file is

@@ -52,9 +52,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--timing",
         metavar="METHOD",
         default=None,
-        help="midpoint (default): RIFE at t = 0.5 per pair, flows re-timed so every frame "
-        "sits at its true time; arbitrary: RIFE fed each frame's t (the old behaviour, "
-        "near-duplicate frames next to the input frames)",
+        help="midpoint_gated (default): RIFE at t = 0.5 per pair, flows re-timed so every "
+        "frame sits at its true time, fusion mask trusted by motion; midpoint: the same with "
+        "RIFE's whole mask (the @2 graphs; slow zooms lead a little); arbitrary: RIFE fed "
+        "each frame's t (the first release; near-duplicate frames next to the inputs)",
     )
     p.add_argument(
         "--model",

@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "new",
         "write a valid manifest for a keyframe",
         "vidgen manifest new shots/beach.jpg --motion zoom_in --start full "
-        "--end 0.25,0.25,0.5,0.5 --workflow camera_only@2 --input-root shots -o beach.json",
+        "--end 0.25,0.25,0.5,0.5 --workflow camera_only@3 --input-root shots -o beach.json",
     )
     n.add_argument("keyframe", type=Path, metavar="KEYFRAME")
     n.add_argument("--motion", required=True, help="static, pan_left, ..., zoom_in, custom")

@@ -5,11 +5,12 @@ Importing this package imports torch; command modules import it inside handlers.
 
 from __future__ import annotations
 
-from .ifnet import IFNet, pad_multiple, synthesize
+from .ifnet import IFNet, gate_logit, pad_multiple, synthesize
 from .retime import (
     DEFAULT_CUT_HIST,
     DEFAULT_CUT_SSIM,
     DEFAULT_TIMING,
+    RELEASED_GRAPH_TIMING,
     TIMINGS,
     RetimeError,
     RetimeResult,
@@ -26,12 +27,14 @@ __all__ = [
     "DEFAULT_TIMING",
     "IFNet",
     "LoadedModel",
+    "RELEASED_GRAPH_TIMING",
     "RetimeError",
     "RetimeResult",
     "Sample",
     "TIMINGS",
     "WeightsError",
     "detect_cuts",
+    "gate_logit",
     "load_ifnet",
     "pad_multiple",
     "retime",

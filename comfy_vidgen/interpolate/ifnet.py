@@ -369,6 +369,34 @@ class IFNet(nn.Module):
         return self.interpolate(self.pack(img0), self.pack(img1), t, scale)
 
 
+#: Motion (px per pair, |F_0.5->1 - F_0.5->0|) from which RIFE's fusion mask is fully
+#: trusted by ``gate_logit``; below it the mask fades towards a plain (1 - t, t) blend.
+MASK_TRUST_MOTION = 8.0
+#: Side (px) of the window whose largest motion gates a pixel's mask (``gate_logit``).
+MASK_TRUST_WINDOW = 9
+
+
+def gate_logit(flow: Tensor, logit: Tensor) -> Tensor:
+    """RIFE's t = 0.5 fusion-mask logit, trusted in proportion to the pair's motion.
+
+    Why: on slow motion RIFE's t = 0.5 flows can under-estimate the move (slow zooms:
+    about half the true flow), so the two warped frames sit on either side of the true
+    position; a mask that leans on one of them over a whole region then moves the blend
+    towards it, and every re-timed frame inherits the lead (~0.2 px on a 2 px-per-frame
+    zoom, docs/interpolate.md). Weights (1 - t, t) cancel the two warps' errors
+    whatever the flows' scale. Occlusion, the mask's real evidence, needs motion: a
+    band uncovered between two frames is as wide as the move. So the logit is scaled
+    by min(1, m / ``MASK_TRUST_MOTION``), m the largest motion within
+    ``MASK_TRUST_WINDOW`` px (the band sits beside the moving edge): fast moves and
+    moving edges keep RIFE's mask, slow regions blend by time. ``flow`` [B, 4, H, W]
+    and ``logit`` [B, 1, H, W] from ``flow_stacked``; computed once per pair.
+    """
+    motion = torch.linalg.vector_norm(flow[:, 2:4] - flow[:, :2], dim=1, keepdim=True)
+    r = MASK_TRUST_WINDOW // 2
+    motion = F.max_pool2d(motion, MASK_TRUST_WINDOW, 1, r)
+    return logit * motion.mul_(1.0 / MASK_TRUST_MOTION).clamp_(max=1.0)
+
+
 def synthesize(frames: Tensor, flow: Tensor, logit: Tensor, t: Tensor) -> Tensor:
     """Frames at times ``t`` [B] from RIFE's t = 0.5 output of their pair.
 
@@ -385,7 +413,9 @@ def synthesize(frames: Tensor, flow: Tensor, logit: Tensor, t: Tensor) -> Tensor
     * the fusion mask keeps its occlusion evidence and moves its prior: the odds of
       the first frame become odds_0.5 (1 - t) / t, i.e. logit + log((1 - t) / t).
 
-    At t = 0.5 this is RIFE's own t = 0.5 frame; at t -> 0 it tends to the first frame.
+    At t = 0.5 with RIFE's own logit this is RIFE's own t = 0.5 frame (with
+    ``gate_logit``'s, wherever the motion reaches ``MASK_TRUST_MOTION``); at t -> 0 it
+    tends to the first frame.
     """
     _, _, h, w = flow.shape
     base, k = _base_grid(h, w, flow.device)

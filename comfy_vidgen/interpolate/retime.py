@@ -13,11 +13,14 @@ the device, which bounds memory for any N and M.
 
 Timing: RIFE 4.25 is accurate at t = 0.5 but under-moves near t = 0 and 1 (a 2 px
 pan at t = 0.1 returns the first frame), which shows as a near-duplicate frame about
-every fifth output of a 25 -> 120 retime. ``timing="midpoint"`` (the default) runs the
-network once per pair at t = 0.5 and re-times its flows and mask to each output's true
-time (``ifnet.synthesize``); ``timing="arbitrary"`` feeds the network each output's t,
-as before (and as other RIFE retimers do). Both place output j at the same p; only
-what the network is asked differs. Measured in docs/interpolate.md.
+every fifth output of a 25 -> 120 retime. ``timing="midpoint_gated"`` (the default)
+runs the network once per pair at t = 0.5 and re-times its flows and mask to each
+output's true time (``ifnet.synthesize``), trusting the mask in proportion to the
+motion (``ifnet.gate_logit``: slow zooms no longer lead); ``timing="midpoint"`` is the
+same with RIFE's whole mask (the @2 graphs' release); ``timing="arbitrary"`` feeds the
+network each output's t, as before (and as other RIFE retimers do). All place output j
+at the same p; only what the network is asked differs. A timing name never changes
+what it computes: released graphs name theirs. Measured in docs/interpolate.md.
 
 Scene-cut guard: a pair whose thumbnails are structurally unrelated (SSIM below
 ``DEFAULT_CUT_SSIM``) *and* whose colour histograms differ (distance above
@@ -39,7 +42,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..errors import VidgenError
-from .ifnet import pad_multiple, synthesize
+from .ifnet import gate_logit, pad_multiple, synthesize
 from .weights import LoadedModel
 
 log = logging.getLogger(__name__)
@@ -59,10 +62,15 @@ DEFAULT_CUT_HIST = 0.2
 DEFAULT_CUT_HIST_ALONE = 0.6
 #: Largest accepted output length (a 10-minute 30 fps clip is far beyond any shot).
 MAX_TARGET = 20_000
-#: "midpoint": one network pass per pair at t = 0.5, flows re-timed to each output's
-#: true time; "arbitrary": one network pass per output at its own t (the old behaviour).
-TIMINGS = ("midpoint", "arbitrary")
-DEFAULT_TIMING = "midpoint"
+#: "midpoint_gated": one network pass per pair at t = 0.5, flows re-timed to each
+#: output's true time, fusion mask trusted in proportion to the motion; "midpoint": the
+#: same with RIFE's whole mask (slow zooms lead by ~0.2 px); "arbitrary": one network
+#: pass per output at its own t (the first release's behaviour).
+TIMINGS = ("midpoint_gated", "midpoint", "arbitrary")
+DEFAULT_TIMING = "midpoint_gated"
+#: the timing of a graph whose RIFEInterpolate sets none: the @1 graphs, released before
+#: the option, keep the behaviour their audits recorded.
+RELEASED_GRAPH_TIMING = "arbitrary"
 _THUMB = 64
 
 
@@ -247,13 +255,14 @@ def retime(
     ph, pw = math.ceil(h / mult) * mult, math.ceil(w / mult) * mult
     bs = batch_size or auto_batch_size(ph, pw, model.device)
     cache = _FeatureCache(model, frames, (0, pw - w, 0, ph - h))
-    if timing == "midpoint":
+    if timing != "arbitrary":
+        gated = timing == "midpoint_gated"
         with torch.inference_mode():
-            passes = _midpoint(work, cache, out, bs, scale, done, on_progress)
+            passes = _midpoint(work, cache, out, bs, scale, done, on_progress, gated)
         log.info(
-            "retimed %d -> %d frames: %d from %d midpoint passes in batches of %d, "
+            "retimed %d -> %d frames (%s): %d from %d midpoint passes in batches of %d, "
             "%d copied, %d encodes",
-            n, target, len(work), passes, bs, copied, cache.encoded,
+            n, target, timing, len(work), passes, bs, copied, cache.encoded,
         )  # fmt: skip
         return RetimeResult(out, cuts, len(work), copied, passes)
     with torch.inference_mode():
@@ -285,9 +294,10 @@ def _midpoint(
     scale: float,
     done: int,
     on_progress: ProgressFn | None,
+    gated: bool,
 ) -> int:
-    """``timing="midpoint"``: t = 0.5 flows for ``bs`` pairs per call, then each pair's
-    samples synthesised ``bs`` at a time; returns the number of network passes."""
+    """``timing="midpoint[_gated]"``: t = 0.5 flows for ``bs`` pairs per call, then each
+    pair's samples synthesised ``bs`` at a time; returns the number of network passes."""
     _, h, w, _ = out.shape
     by_pair: dict[int, list[Sample]] = {}
     for s in work:
@@ -301,6 +311,8 @@ def _midpoint(
         half = torch.full((len(chunk),), 0.5, device=device)
         flow, logit = cache.model.net.flow_stacked(both, half, scale)
         del both
+        if gated:
+            logit = gate_logit(flow, logit)
         for i, p in enumerate(chunk):
             ends = torch.stack([cache.packs[p][:3], cache.packs[p + 1][:3]])
             samples = by_pair[p]

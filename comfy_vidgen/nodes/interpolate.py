@@ -62,12 +62,6 @@ def _release_gpu_cache() -> None:
         mm.soft_empty_cache()
 
 
-#: the timing of a graph that does not set one: the workflows released before the option
-#: (``@1``) keep the behaviour their audits recorded. New nodes default to midpoint in the
-#: UI, and the ``@2`` graphs set it explicitly.
-RELEASED_GRAPH_TIMING = "arbitrary"
-
-
 class RIFEInterpolate:
     """Exact-count RIFE 4.25 retime with feature reuse, batching and a scene-cut guard."""
 
@@ -78,7 +72,7 @@ class RIFEInterpolate:
         "at j*(N-1)/(M-1) on the input timeline; frames landing on inputs are copied "
         "bit-exactly. Every frame is placed at its true time: RIFE runs once per pair at "
         "t = 0.5 and its flows are re-timed (timing=arbitrary asks RIFE for each t, as "
-        "before). Encoder features are computed once per frame and samples run in "
+        "the first release did). Encoder features are computed once per frame and samples run in "
         "batches; pairs that look like a hard cut take the nearest frame instead of warping."
     )
     RETURN_TYPES = ("IMAGE",)
@@ -134,10 +128,12 @@ class RIFEInterpolate:
                     list(TIMINGS),
                     {
                         "default": DEFAULT_TIMING,
-                        "tooltip": "midpoint: RIFE at t = 0.5 once per pair, its flows re-timed "
-                        "so every frame sits at its true time (no near-duplicates, faster). "
-                        "arbitrary: RIFE asked for each frame's t (the old behaviour; it "
-                        "under-moves near the input frames).",
+                        "tooltip": "midpoint_gated: RIFE at t = 0.5 once per pair, its flows "
+                        "re-timed so every frame sits at its true time (no near-duplicates, "
+                        "faster), its fusion mask trusted in proportion to the motion. "
+                        "midpoint: the same with RIFE's whole mask (the @2 graphs; slow zooms "
+                        "lead slightly). arbitrary: RIFE asked for each frame's t (the first "
+                        "release; it under-moves near the input frames).",
                     },
                 ),
             },
@@ -153,7 +149,7 @@ class RIFEInterpolate:
         scene_cut_guard: bool = True,
         timing: str | None = None,
     ) -> tuple[Any]:
-        from ..interpolate import retime
+        from ..interpolate import RELEASED_GRAPH_TIMING, retime
         from ..interpolate.cache import cached_cpu_model, device_copy
         from ._comfy import progress_callback
 
