@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import requests
 from live_comfyui import LiveComfyUI, comfyui_dir, running_comfyui
@@ -350,3 +351,54 @@ def test_fake_comfyui_speaks_like_the_real_one(comfy: LiveComfyUI, tmp_path: Pat
     assert sorted(fake_stats) == sorted(real_stats)
     assert sorted(fake_stats["system"]) == sorted(real_stats["system"])
     assert [sorted(d) for d in fake_stats["devices"]] == [sorted(d) for d in real_stats["devices"]]
+
+
+# --------------------------------------------------------------------------- local = rack
+
+
+def test_the_local_engine_retimes_as_the_rack_does(comfy: LiveComfyUI, tmp_path: Path) -> None:
+    """One retimed move (13 rendered frames -> 120) per graph version, on the local engine
+    and on the real ComfyUI: the same frames (the local engine runs the timing the
+    released graph runs, arbitrary for @1, midpoint_gated for @3), while the two versions
+    differ from each other."""
+    from conftest import photo
+    from PIL import Image
+
+    from comfy_vidgen.encode import iter_rgb
+    from comfy_vidgen.pipeline import run_camera_only
+
+    root = tmp_path / "shoot"
+    (root / "manifests").mkdir(parents=True)
+    kf = root / "coffee.jpg"
+    img = photo("coffee")
+    Image.fromarray(img).save(kf, quality=92)
+    start, end = _crops("zoom_in", img.shape[1], img.shape[0])
+    frames: dict[tuple[str, int], Any] = {}
+    for version in (1, 3):
+        m = build_manifest(
+            keyframe=kf, input_root=root, motion_type="zoom_in", start=start, end=end,
+            workflow=f"camera_only@{version}", seed=7, size=SIZE,
+            generation={"frames": 13}, output={"frames": 120, "fps": 30},
+            manifest_id=f"retime-v{version}",
+        )  # fmt: skip
+        src = root / "manifests" / f"v{version}.json"
+        src.write_text(dumps_pretty(m))
+        local = run_camera_only(m, root, tmp_path / f"local-v{version}", f"l{version}")
+        frames["local", version] = np.stack(list(iter_rgb(local.mp4))).astype(np.int16)
+        out = tmp_path / f"rack-v{version}"
+        r = _vidgen(
+            "run", str(src), "--engine", "comfyui", "--comfyui", comfy.url, "--no-qc",
+            "--ledger", str(tmp_path / f"v{version}.db"), "--out", str(out),
+            "--input-root", str(root), "--json",
+        )  # fmt: skip
+        assert r.returncode == 0, r.stderr[-4000:]
+        (job,) = json.loads(r.stdout)["jobs"]
+        frames["rack", version] = np.stack(list(iter_rgb(job["output"]))).astype(np.int16)
+
+    def mad(a: tuple[str, int], b: tuple[str, int]) -> float:
+        return float(np.abs(frames[a] - frames[b]).mean())
+
+    for v in (1, 3):
+        assert frames["local", v].shape == frames["rack", v].shape == (120, SIZE[1], SIZE[0], 3)
+        assert mad(("local", v), ("rack", v)) < 0.05, v
+    assert mad(("local", 1), ("local", 3)) > 4 * max(mad(("local", v), ("rack", v)) for v in (1, 3))
