@@ -45,6 +45,9 @@ try {
   await nav.click();
   const card = page.getByText(opt.title, { exact: true }).first();
   await card.waitFor({ timeout: 30000 });
+  // cards load their picture when scrolled into view, and the server lists a pack's
+  // templates in directory order (it differs between checkouts): bring ours into view
+  await card.scrollIntoViewIfNeeded();
   // the card's picture is our thumbnail (<stem>.jpg next to <stem>.json), fetched from the
   // pack's template folder (1.58 shows it through a blob: URL) and decoded
   const want = `/workflow_templates/comfy-vidgen/${encodeURIComponent(opt.title)}.jpg`;
