@@ -355,7 +355,10 @@ def test_every_released_workflow_loads_in_real_comfyui(live_front: LiveFrontend)
     )  # fmt: skip
     assert r.returncode == 0, r.stderr[-3000:]
     report = json.loads(r.stdout.strip().splitlines()[-1])
-    added_since_v1 = {"ManifestLoader": {"workflow": ""}, "RIFEInterpolate": {"timing": "midpoint_gated"}}
+    added_since_v1 = {
+        "ManifestLoader": {"workflow": ""},
+        "RIFEInterpolate": {"timing": "midpoint_gated"},
+    }
     # every manifest in the folder (the editor tests may have saved some) and its workflow
     folder = fe.live.input_dir / "manifests"
     listed = {
