@@ -118,6 +118,8 @@ def main() -> int:
     ap.add_argument("--cache", type=Path, default=Path("/tmp/vidgen-bench-viability"))
     ap.add_argument("--skip-batch", action="store_true")
     args = ap.parse_args()
+    if min(args.files, args.unique, args.repeat, args.rounds) < 1:
+        ap.error("--files, --unique, --repeat and --rounds must be >= 1")
 
     from comfy_vidgen.viability import load_profile, video_viability_score
 

@@ -781,7 +781,7 @@ def _measure(
     flat = _flat_half(coarse8, flat_below)
     noise = _luma_noise(g8, flat)
     lo3, hi3 = _min3(lo), _max3(hi)
-    if scale < 1:
+    if scale <= 1:  # at scale 1 ``small`` is ``rgb`` and the gain is white noise's 36
         gain = _resample_gain(w, aw, interp) * _resample_gain(h, ah, interp)
         channel_noise = _channel_noise(small, gain, flat, lo3, hi3)
     else:  # an upscaled frame only interpolates the source's grain: measure it there
