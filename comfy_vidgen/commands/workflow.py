@@ -107,7 +107,10 @@ def cmd_lint(args: argparse.Namespace) -> int:
     if not args.targets:  # all workflows: also the template copies made of them
         from .. import workflow_examples
 
-        errors = workflow_examples.check()
+        try:
+            errors = workflow_examples.check()
+        except (WorkflowError, KeyError, ValueError) as e:  # a workflow it copies is broken
+            errors = [f"example_workflows: {e}"]
         failed += bool(errors)
         if args.json:
             emit_json({"workflow": "example_workflows", "ok": not errors, "errors": errors})
