@@ -73,3 +73,11 @@ def test_builder_check_and_lint_cover_the_templates() -> None:
         capture_output=True, text=True, cwd=ROOT,
     )  # fmt: skip
     assert r.returncode == 0 and "OK    example_workflows" in r.stdout, r.stdout + r.stderr
+
+
+def test_the_generation_e2e_runs_each_workflows_newest_version() -> None:
+    """tests/test_generation_e2e.py runs what the rack runs: a new version must join it."""
+    from test_generation_e2e import CASES
+
+    newest = {r for r in ex.newest_versions() if not r.startswith("camera_only@")}
+    assert {c.ref for c in CASES.values()} == newest
