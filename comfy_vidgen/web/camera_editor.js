@@ -51,6 +51,11 @@ function guarded(what, fn, editor = null) {
   }
 }
 
+/** Redraw a node's camera-path editor from its widgets and links (none: nothing). */
+function refreshEditor(editor) {
+  if (editor) guarded("camera-path editor refresh", () => editor.refresh(), editor);
+}
+
 /** The node's input slot index by name, or -1. */
 function inputSlot(node, name) {
   if (node.findInputSlot) return node.findInputSlot(name);
@@ -91,7 +96,7 @@ function graphNodes(graph) {
 /** Re-read every camera-path editor of `graph` (a source node changed, a graph loaded). */
 function refreshEditors(graph) {
   for (const n of graphNodes(graph)) {
-    if (n.vidgenEditor) guarded("camera-path editor refresh", () => n.vidgenEditor.refresh(), n.vidgenEditor);
+    refreshEditor(n.vidgenEditor);
   }
 }
 
@@ -247,7 +252,7 @@ export function attachEditor(node) {
   const host = nodeHost(node);
   const editor = new CameraEditor(host);
   host.editor = editor;
-  const refresh = () => guarded("camera-path editor refresh", () => editor.refresh(), editor);
+  const refresh = () => refreshEditor(editor);
   const w = node.addDOMWidget("camera_editor", "vidgen_camera_editor", editor.element, {
     serialize: false,
     hideOnZoom: false,
@@ -333,14 +338,14 @@ app.registerExtension({
     const onConfigure = nodeType.prototype.onConfigure;
     nodeType.prototype.onConfigure = function () {
       const r = onConfigure?.apply(this, arguments);
-      if (this.vidgenEditor) guarded("camera-path editor refresh", () => this.vidgenEditor.refresh(), this.vidgenEditor);
+      refreshEditor(this.vidgenEditor);
       return r;
     };
     const onConnectionsChange = nodeType.prototype.onConnectionsChange;
     nodeType.prototype.onConnectionsChange = function () {
       const r = onConnectionsChange?.apply(this, arguments);
       // another keyframe source, or width/height/length wired or unwired
-      if (this.vidgenEditor) guarded("camera-path editor refresh", () => this.vidgenEditor.refresh(), this.vidgenEditor);
+      refreshEditor(this.vidgenEditor);
       return r;
     };
   },
