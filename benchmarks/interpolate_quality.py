@@ -25,6 +25,7 @@ import tempfile
 import time
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -81,8 +82,9 @@ def metrics(pred: np.ndarray, truth: np.ndarray, dropped: list[int]) -> tuple[fl
 def _shift(ref: np.ndarray, img: np.ndarray) -> np.ndarray | None:
     """Global translation (x, y px) that maps ``img`` onto ``ref`` (grey, ECC), or None
     where ECC does not converge."""
-    import cv2
+    import cv2 as _cv2
 
+    cv2: Any = _cv2  # OpenCV's stubs reject None for ECC's mask, which it accepts
     g = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0 for f in (ref, img)]
     warp = np.eye(2, 3, dtype=np.float32)
     crit = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 100, 1e-5)
@@ -90,7 +92,8 @@ def _shift(ref: np.ndarray, img: np.ndarray) -> np.ndarray | None:
         _, warp = cv2.findTransformECC(g[0], g[1], warp, cv2.MOTION_TRANSLATION, crit, None, 5)
     except cv2.error:
         return None
-    return warp[:, 2].astype(np.float64)
+    shift: np.ndarray = warp[:, 2].astype(np.float64)
+    return shift
 
 
 def timing_on_footage(
@@ -191,17 +194,18 @@ def main() -> int:
 
     results: dict[str, tuple[float, float, float]] = {}
 
-    def run(name: str, fn) -> None:  # type: ignore[no-untyped-def]
+    def run(name: str, fn) -> np.ndarray | None:  # type: ignore[no-untyped-def]
         t0 = time.perf_counter()
         pred = fn()
         if pred is None:
             print(f"{name:<28} skipped (not installed)")
-            return
+            return None
         dt = time.perf_counter() - t0
         assert pred.shape == truth.shape, (name, pred.shape)
         psnr, ssim = metrics(pred, truth, dropped)
         results[name] = (psnr, ssim, dt)
         print(f"{name:<28} PSNR {psnr:6.2f} dB   SSIM {ssim:.4f}   ({dt:6.1f} s)", flush=True)
+        return pred  # type: ignore[no-any-return]
 
     def nearest() -> np.ndarray:
         return np.stack([kept[min(round(j / STEP), n - 1)] for j in range(count)])
@@ -217,16 +221,11 @@ def main() -> int:
     if args.timings_only:
         gaps = detect_cuts(kept_t)
         for timing in ("midpoint_gated", "midpoint", "arbitrary"):
-            made: list[np.ndarray] = []
-
-            def make(timing: str = timing, made: list[np.ndarray] = made) -> np.ndarray:
-                made.append(to_u8(retime(kept_t, count, model, timing=timing).frames))
-                return made[0]
-
             name = {"midpoint_gated": "ours, scene-cut guard on"}.get(timing, "")
             name = name or f"ours, guard on, {'arbitrary t' if timing == 'arbitrary' else timing}"
-            run(name, make)
-            rms, mx, dups, judged = timing_on_footage(made[0], truth, dropped, gaps)
+            pred = run(name, lambda t=timing: to_u8(retime(kept_t, count, model, timing=t).frames))
+            assert pred is not None
+            rms, mx, dups, judged = timing_on_footage(pred, truth, dropped, gaps)
             print(f"{'':<28} {timing}: offset vs the true frame RMS {rms:.3f} px, max {mx:.3f} "
                   f"px; near-duplicate steps {dups} of {judged} judged")  # fmt: skip
         arb = results["ours, guard on, arbitrary t"][0]
