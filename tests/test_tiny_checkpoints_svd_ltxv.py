@@ -1,8 +1,8 @@
 """Tiny SVD XT, LTX-Video and T5-XXL checkpoints load in the pinned ComfyUI as the real ones.
 
-Builds the three files with ``tools/tiny_checkpoints/{svd,ltxv}.py`` in ComfyUI's
-interpreter (or reuses ``VIDGEN_TINY_CACHE``, a folder laid out as
-``<lock folder>/<lock filename>``), then loads each with ComfyUI's own loaders in a
+Builds the three files with ``tools/make_tiny_checkpoints.py`` in ComfyUI's
+interpreter, into ``VIDGEN_TINY_CACHE`` when set (the tool's ``--out``, as for the
+other tiny-checkpoint tests; files already in its key folder are reused), then loads each with ComfyUI's own loaders in a
 subprocess (``tests/tiny_svd_ltxv_probe.py``): the detected classes must be the real
 families', no key may be missing, and a forward, encode and decode on a tiny input must
 be finite. Building again with the same seed must give the same bytes.
@@ -26,6 +26,7 @@ from comfy_vidgen.fsutil import sha256_file
 
 ROOT = Path(__file__).resolve().parents[1]
 PROBE = ROOT / "tests" / "tiny_svd_ltxv_probe.py"
+TOOL = ROOT / "tools" / "make_tiny_checkpoints.py"
 SVD = "checkpoints/svd_xt_1_1.safetensors"
 LTXV = "checkpoints/ltx-video-2b-v0.9.5.safetensors"
 T5 = "text_encoders/t5xxl_fp16.safetensors"
@@ -39,18 +40,6 @@ pytestmark = [
     ),
 ]
 
-_BUILD = """
-import sys
-from pathlib import Path
-sys.path.insert(0, sys.argv[1])
-from tools.tiny_checkpoints.common import BuildContext, GENERATOR_VERSION
-from tools.tiny_checkpoints import ltxv, svd
-ctx = BuildContext(Path(sys.argv[2]), int(sys.argv[4]), GENERATOR_VERSION)
-builders = {**svd.BUILDERS, **ltxv.BUILDERS}
-for rel in sys.argv[5:]:
-    builders[Path(rel).name](ctx, Path(sys.argv[3]) / rel)
-"""
-
 
 def _python() -> str:
     cdir = comfyui_dir()
@@ -58,12 +47,19 @@ def _python() -> str:
     return comfyui_python(cdir)
 
 
-def _build(out: Path, names: tuple[str, ...], seed: int = 0) -> None:
+def _build(out: Path, names: tuple[str, ...], seed: int | None = None) -> Path:
+    """``names`` built by tools/make_tiny_checkpoints.py into its cache ``out``; the key
+    folder it printed (files already there are reused)."""
     cdir = comfyui_dir()
     assert cdir is not None
-    cmd = [_python(), "-c", _BUILD, str(ROOT), str(cdir), str(out), str(seed), *names]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    only = [Path(rel).name for rel in names]
+    seeded = ["--seed", str(seed)] if seed is not None else []  # else the tool's default
+    cmd = [_python(), str(TOOL), "--comfyui-dir", str(cdir), "--out", str(out), *seeded,
+           "--only", *only]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-4000:]
+    return Path(proc.stdout.strip().splitlines()[-1])
 
 
 def _probe(models: Path, family: str) -> dict[str, Any]:
@@ -78,12 +74,8 @@ def _probe(models: Path, family: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    cached = os.environ.get("VIDGEN_TINY_CACHE")
-    if cached and all((Path(cached) / name).is_file() for name in FILES):
-        return Path(cached)
-    out = tmp_path_factory.mktemp("tiny-svd-ltxv")
-    _build(out, FILES)
-    return out
+    cache = os.environ.get("VIDGEN_TINY_CACHE")  # the tool's --out, as in the other tests
+    return _build(Path(cache) if cache else tmp_path_factory.mktemp("tiny-svd-ltxv"), FILES)
 
 
 def _metadata(path: Path) -> dict[str, str]:
@@ -152,9 +144,9 @@ def test_t5xxl_loads_small_through_the_test_node(models: Path) -> None:
 
 def test_same_seed_same_bytes(models: Path, tmp_path: Path) -> None:
     seed = int(_metadata(models / SVD)["vidgen_tiny_seed"])
-    _build(tmp_path, FILES, seed=seed)
+    again = _build(tmp_path, FILES, seed=seed)
     for name in FILES:
-        assert sha256_file(tmp_path / name) == sha256_file(models / name), name
+        assert sha256_file(again / name) == sha256_file(models / name), name
     # and the seed matters
-    _build(tmp_path / "other", (LTXV,), seed=seed + 1)
-    assert sha256_file(tmp_path / "other" / LTXV) != sha256_file(models / LTXV)
+    other = _build(tmp_path / "other", (LTXV,), seed=seed + 1)
+    assert sha256_file(other / LTXV) != sha256_file(models / LTXV)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib
 import json
 import os
 import sys
@@ -29,10 +28,16 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from tools.tiny_checkpoints import ltxv, svd, wan  # noqa: E402
 from tools.tiny_checkpoints.common import GENERATOR_VERSION, BuildContext  # noqa: E402
 
 DEFAULT_SEED = 20261206
-FAMILY_MODULES = ("wan", "svd", "ltxv")
+#: family -> its lock file name -> builder (ComfyUI itself is imported inside the builders)
+FAMILIES: dict[str, dict[str, Callable[[BuildContext, Path], None]]] = {
+    "wan": wan.BUILDERS,
+    "svd": svd.BUILDERS,
+    "ltxv": ltxv.BUILDERS,
+}
 COMPLETE_MARKER = "COMPLETE.json"
 
 # the ComfyUI sources whose content decides what the builders write and how it loads
@@ -60,9 +65,9 @@ class UsageError(Exception):
 
 
 def load_families() -> dict[str, str]:
-    """Lock file name -> family module name, for every family module that exists."""
+    """Lock file name -> family name; a file claimed by two families is refused."""
     families: dict[str, str] = {}
-    for family, builders in _family_builders():
+    for family, builders in FAMILIES.items():
         for name in builders:
             if name in families:
                 raise RuntimeError(f"{name} is built by both {families[name]} and {family}")
@@ -70,23 +75,9 @@ def load_families() -> dict[str, str]:
     return families
 
 
-def _family_builders() -> list[tuple[str, dict[str, Callable[[BuildContext, Path], None]]]]:
-    found = []
-    for family in FAMILY_MODULES:
-        try:
-            module = importlib.import_module(f"tools.tiny_checkpoints.{family}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"tools.tiny_checkpoints.{family}":
-                continue
-            raise
-        found.append((family, dict(module.BUILDERS)))
-    return found
-
-
 def load_builders() -> dict[str, Callable[[BuildContext, Path], None]]:
-    """Merge every family module's BUILDERS (svd and ltxv only where they exist)."""
-    load_families()  # refuses a file claimed by two families
-    return {name: b for _family, builders in _family_builders() for name, b in builders.items()}
+    """Every family's builders, by lock file name."""
+    return {name: FAMILIES[family][name] for name, family in load_families().items()}
 
 
 def lock_folders() -> dict[str, str]:
@@ -95,8 +86,16 @@ def lock_folders() -> dict[str, str]:
     return {entry["filename"]: entry["folder"] for entry in lock["models"]}
 
 
+def _source(comfyui_dir: Path, rel: str) -> Path:
+    """A ComfyUI source file or folder the cache key reads; a checkout without it is refused."""
+    path = comfyui_dir / rel
+    if not path.exists():
+        raise UsageError(f"--comfyui-dir {comfyui_dir}: {rel} is missing (not the pinned ComfyUI?)")
+    return path
+
+
 def comfyui_version(comfyui_dir: Path) -> str:
-    text = (comfyui_dir / "comfyui_version.py").read_text(encoding="utf-8")
+    text = _source(comfyui_dir, "comfyui_version.py").read_text(encoding="utf-8")
     for line in text.splitlines():
         if line.startswith("__version__"):
             return line.split("=", 1)[1].strip().strip("\"'")
@@ -107,7 +106,7 @@ def source_digest(comfyui_dir: Path) -> str:
     """Short sha256 over the ComfyUI files the builders depend on (the checkout has no .git)."""
     h = hashlib.sha256()
     for rel in KEY_SOURCES:
-        path = comfyui_dir / rel
+        path = _source(comfyui_dir, rel)
         files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
         for f in files:
             if "__pycache__" in f.parts:

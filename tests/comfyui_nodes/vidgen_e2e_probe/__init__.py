@@ -31,8 +31,6 @@ from typing import Any
 
 NODE_CLASS_MAPPINGS: dict[str, Any] = {}
 
-log = logging.getLogger("vidgen-probe")
-
 
 def _emit(kind: str, **fields: Any) -> None:
     logging.info("vidgen-probe: %s", json.dumps({"kind": kind, **fields}, default=str))
@@ -162,4 +160,4 @@ def _install() -> None:
 
 
 _install()
-logging.info("vidgen-probe: %s", json.dumps({"kind": "installed"}))
+_emit("installed")
