@@ -252,6 +252,25 @@ def test_auto_falls_back_when_the_session_probe_fails(
         encode(np.zeros((2, 64, 64, 3), np.uint8), tmp_path / "c.mp4", encoder="hevc_nvenc")
 
 
+def test_the_file_does_not_depend_on_how_the_probe_words_its_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FFmpeg words the same NVENC failure differently on its first and later attempts in
+    a process; the delivery's bytes must not follow (the reason stays in the result)."""
+    frames = np.random.default_rng(3).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
+    digests, reasons = [], []
+    for i, words in enumerate(
+        ("Cannot load libcuda.so.1", "[hevc_nvenc] Cannot load libcuda.so.1")
+    ):
+        monkeypatch.setattr(V, "_nvenc_probe", lambda w, h, b, r, words=words: words)
+        (tmp_path / str(i)).mkdir()
+        r = encode(frames, tmp_path / str(i) / "clip.mp4", preset="ultrafast")
+        digests.append(sha256_file(r.path))
+        reasons.append(r.encoder_reason)
+    assert digests[0] == digests[1]
+    assert "[hevc_nvenc] Cannot load" in reasons[1] and "[hevc_nvenc]" not in reasons[0]
+
+
 @pytest.mark.skipif(NVENC_ERROR is None, reason="needs a machine where NVENC cannot open")
 def test_auto_falls_back_when_the_real_session_then_fails(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -59,7 +59,13 @@ _MUX_OPTIONS = {"movflags": "+faststart", "movie_timescale": "48000"}
 @dataclass(frozen=True)
 class EncoderChoice:
     name: str  # "hevc_nvenc" or "libx265"
+    #: for logs, the sidecar and the audit: may hold FFmpeg's error text and the probe's time
     reason: str
+    #: what the delivery file's own tags record: the same words for every clip that makes
+    #: this choice (FFmpeg words the same failure differently on its first and later
+    #: attempts in a process, and the probe's time varies), so the file's bytes depend
+    #: only on the manifest, the workflow and the models
+    summary: str = ""
 
 
 @dataclass
@@ -275,20 +281,23 @@ def choose_encoder(
 ) -> EncoderChoice:
     """``auto``: NVENC if a session opens, else libx265 with the reason; explicit: as asked."""
     if encoder == "libx265":
-        return EncoderChoice("libx265", "requested explicitly")
+        return EncoderChoice("libx265", "requested explicitly", "requested explicitly")
     t0 = time.perf_counter()
     error = _nvenc_probe(width, height, bit_depth, rate)
     probe_ms = (time.perf_counter() - t0) * 1000
     if error is None:
         why = "requested explicitly" if encoder == "hevc_nvenc" else "auto: an NVENC session opened"
-        return EncoderChoice("hevc_nvenc", f"{why} (probe {probe_ms:.0f} ms)")
+        return EncoderChoice("hevc_nvenc", f"{why} (probe {probe_ms:.0f} ms)", why)
     if encoder == "hevc_nvenc":
         raise EncoderUnavailable(
             f"encoder hevc_nvenc was requested but cannot open a session on this machine: "
             f"{error}. Use --encoder auto (falls back to libx265) or --encoder libx265."
         )
     log.info("hevc_nvenc unavailable (%s); falling back to libx265", error)
-    return EncoderChoice("libx265", f"auto: hevc_nvenc unavailable ({error}); fell back to libx265")
+    fallback = "auto: hevc_nvenc unavailable; fell back to libx265"
+    return EncoderChoice(
+        "libx265", f"auto: hevc_nvenc unavailable ({error}); fell back to libx265", fallback
+    )
 
 
 # --------------------------------------------------------------------------- encode
@@ -397,7 +406,7 @@ def _container_tags(
     if manifest_id is not None:
         parts.append(f"manifest={manifest_id}")
         parts.append(f"manifest_hash={mhash}")
-    return {"title": title, "comment": "; ".join(parts), "description": choice.reason}
+    return {"title": title, "comment": "; ".join(parts), "description": choice.summary}
 
 
 def _add_audio_stream(container: Any, rate: int, bitrate: int) -> Any:
@@ -533,7 +542,9 @@ def encode(
                     f"hevc_nvenc probed fine but its session failed to open: {e}"
                 ) from None
             choice = EncoderChoice(
-                "libx265", f"auto: hevc_nvenc session failed to open ({e}); fell back to libx265"
+                "libx265",
+                f"auto: hevc_nvenc session failed to open ({e}); fell back to libx265",
+                "auto: hevc_nvenc session failed to open; fell back to libx265",
             )
             run = open_run(choice)
         log.info(
