@@ -85,12 +85,8 @@ def _save(path: Path, im: NDArray[np.uint8], quality: int) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def suite(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> dict[str, dict[tuple[str, int], ViabilityReport]]:
+def build_suite(root: Path) -> dict[str, dict[tuple[str, int], ViabilityReport]]:
     """name -> {(kind, level): report}; ("clean", 0) is the undegraded file."""
-    root = tmp_path_factory.mktemp("viability-suite")
     profile = load_profile()
     out: dict[str, dict[tuple[str, int], ViabilityReport]] = {}
     for name in PHOTOS:
@@ -103,6 +99,13 @@ def suite(
                 reps[(kind, level)] = video_viability_score(path, profile)
         out[name] = reps
     return out
+
+
+@pytest.fixture(scope="module")
+def suite(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, dict[tuple[str, int], ViabilityReport]]:
+    return build_suite(tmp_path_factory.mktemp("viability-suite"))
 
 
 @pytest.mark.parametrize("name", PHOTOS)
@@ -181,3 +184,26 @@ def test_flat_featureless_real_crop_fails(tmp_path: Path) -> None:
     r = video_viability_score(_save(tmp_path / "sky.jpg", im, 95))
     assert not r.passed
     assert any(s.startswith("flat, featureless frame: texture") for s in r.reasons), r.reasons
+
+
+if __name__ == "__main__":  # the table in docs/viability.md
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        reps = build_suite(Path(d))
+    cols = [("clean", 0)] + [(k, lv) for k, levels in STEPS.items() for lv in levels]
+    names = {"ev+": "ev+", "ev-": "ev-"}
+    print("| photo | " + " | ".join(f"{names.get(k, k)}{lv or ''}" for k, lv in cols) + " |")
+    print("|---" * (len(cols) + 1) + "|")
+    for name, row in reps.items():
+        cells = [f"{row[c].score:.3f}" + ("" if row[c].passed else " ✗") for c in cols]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    clean = [reps[n][("clean", 0)].score for n in PHOTOS]
+    severe = [reps[n][s].score for n in PHOTOS for s in SEVERE if (n, *s) not in KNOWN_PASSES]
+    every = [reps[n][s].score for n in PHOTOS for s in SEVERE]
+    print(
+        f"\nROC AUC clean vs severe: {roc_auc(clean, severe):.3f} without the known passes, "
+        f"{roc_auc(clean, every):.3f} with them"
+    )
+    sys.exit(0)

@@ -80,6 +80,21 @@ CLEAN: dict[str, tuple[Callable[[], U8], str]] = {
 DEGRADE = ("camera", "bikes160", "astronaut", "coffee", "motorcycle_left", "chelsea", "rocket")
 
 
+#: a score this close to the profile's min score has no stable verdict: a change of
+#: a fraction of a percent in one metric, a different decoder build or CPU path,
+#: flips it. The test holds such files to the band, not to their label, and each
+#: is named here (and in docs/viability.md) so that a new one cannot slip in unseen.
+BORDERLINE = 0.01
+KNOWN_BORDERLINE = {
+    "pass_bikes40.jpg": "soft frame of a 640 px video upscaled to 1024 px: 0.5010, then 0.4998",
+}
+MIN_SCORE = 0.5  # the default profile's; tests/test_viability_labelled.py checks it
+
+
+def borderline(score: float) -> bool:
+    return abs(score - MIN_SCORE) < BORDERLINE
+
+
 @dataclass(frozen=True)
 class Item:
     name: str
@@ -205,6 +220,8 @@ def main() -> int:
     tn = sum(not r.passed and not items[p].good for p, r in reps.items())
     pos = [r.score for p, r in reps.items() if items[p].good]
     neg = [r.score for p, r in reps.items() if not items[p].good]
+    edge = [p.name for p, r in reps.items() if borderline(r.score)]
+    print(f"borderline (score within {BORDERLINE} of {MIN_SCORE}): {', '.join(edge) or 'none'}\n")
     print("| label \\ verdict | passed | rejected |\n|---|---|---|")
     print(f"| must pass ({tp + fn}) | {tp} | {fn} |\n| must fail ({fp + tn}) | {fp} | {tn} |")
     print(f"\nROC AUC (score, must pass vs must fail): {roc_auc(pos, neg):.4f}\n")
@@ -213,7 +230,7 @@ def main() -> int:
         it = items[p]
         bad = r.passed != it.good
         verdict = ("PASS" if r.passed else "reject: " + "; ".join(r.reasons)) + (
-            " **(wrong)**" if bad else ""
+            (" **(borderline)**" if borderline(r.score) else " **(wrong)**") if bad else ""
         )
         m = r.metrics
         print(
