@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import cv2
 import numpy as np
@@ -256,9 +256,9 @@ METRIC_NAMES = (
 
 #: Gaussian blurs reach this many sigma (OpenCV's default for float images)
 BLUR_SIGMAS = 4.0
-#: the smoothing scales at the analysis size: fine edges (sharpness), texture;
-#: the coarse structure (sigma 2) is measured at half resolution (``_coarse_gradient``)
-FINE_SIGMA, TEXTURE_SIGMA, COARSE_SIGMA = 0.7, 1.0, 2.0
+#: the smoothing scales at the analysis size: fine edges (sharpness), texture; the
+#: coarse structure (sigma 2) is measured at half resolution (``_coarse_gradient``)
+FINE_SIGMA, TEXTURE_SIGMA = 0.7, 1.0
 
 
 def _gaussian(sigma: float) -> NDArray[np.float64]:
@@ -308,7 +308,7 @@ def _sq(gx: F32, gy: F32) -> F32:
 # selected edge pixels is within 0.3 % of the full-resolution one (5th-95th
 # percentile), at a third of the cost. A Gaussian chosen to match the smoothing
 # only to second order in the frequency was within 1.5 %, and its different choice
-# of "strongest edges" moved sharpness by up to 3 % (``docs/viability.md``).
+# of "strongest edges" moved sharpness by up to 5 % (``docs/viability.md``).
 _COARSE_ALONG_HALF = (0.6565, 0.208259, 0.0186456, -0.000325651)  # taps 1..4 (0: zero)
 _COARSE_ACROSS_HALF = (0.754445, 0.42965, 0.0740368, 0.00608503, -0.000370173)  # taps 0..4
 _COARSE_ALONG = np.array(
@@ -337,7 +337,7 @@ def _coarse_from_half(half: F32) -> F32:
 
 
 @functools.cache
-def _noise_gain(scale: str) -> float:
+def _noise_gain(scale: Literal["fine", "texture", "coarse"]) -> float:
     """E|grad|^2 (levels per px) that unit white noise gives at one of the three scales.
 
     From impulse responses; the coarse gradient is sampled at every other pixel, so
