@@ -97,7 +97,21 @@ class Check:
 
     def reason(self, value: float) -> str:
         op = "<" if self.higher_is_better else ">"
-        return f"{self.label}: {self.metric} {value:.3g} {op} {self.fail:g}"
+        shown = _past(value, self.fail, below=self.higher_is_better, fmt="g")
+        return f"{self.label}: {self.metric} {shown} {op} {self.fail:g}"
+
+
+def _past(value: float, limit: float, *, below: bool, fmt: str) -> str:
+    """``value`` with 3 digits, or as many more as it takes to read past ``limit``.
+
+    "score 0.500 < 0.5" or "sharpness 10 < 10" reads as a contradiction; such a value
+    is shown as 0.4998 or 9.996.
+    """
+    for digits in range(3, 10):
+        text = f"{value:.{digits}{fmt}}"
+        if (float(text) < limit) if below else (float(text) > limit):
+            return text
+    return repr(value)
 
 
 @dataclass(frozen=True)
@@ -936,7 +950,8 @@ def judge(metrics: Mapping[str, float], profile: Profile) -> tuple[float, list[s
     if not reasons and score < profile.min_score:
         lowest = ", ".join(r for _, r in sorted(near)[:3])
         reasons.append(
-            f"overall score {score:.3f} < {profile.min_score:g}: several metrics near their "
+            f"overall score {_past(score, profile.min_score, below=True, fmt='f')} < "
+            f"{profile.min_score:g}: several metrics near their "
             f"limits ({lowest})"
         )
     return score, reasons

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
 import cv2
@@ -237,3 +238,19 @@ def test_output_size_without_camera_sets_the_upscale_reference() -> None:
     assert default.metrics["upscale"] == pytest.approx(1024 / 600)
     assert not any("too few pixels" in r for r in small.reasons)
     assert any("too few pixels" in r for r in default.reasons)
+
+
+def test_reasons_never_print_a_value_on_the_wrong_side_of_its_limit(profile) -> None:  # type: ignore[no-untyped-def]
+    """A score of 0.49992 printed as "0.500 < 0.5" reads as a contradiction (it was)."""
+    check = Check("sharpness", "sharpness", 10.0, 60.0, "too blurry")
+    assert check.reason(9.9996) == "too blurry: sharpness 9.9996 < 10"
+    assert check.reason(7.104) == "too blurry: sharpness 7.1 < 10"
+    noisy = Check("noise", "noise", 9.0, 3.0, "too noisy")
+    assert noisy.reason(9.00004) == "too noisy: noise 9.00004 > 9"
+    # two checks at factor sqrt(0.49995) each: none fails, the score is 0.49995
+    f = math.sqrt(0.49995)
+    value = 10.0 + 50.0 * (1.0 - math.sqrt(1.0 - 2.0 * (f - 0.5)))
+    two = dataclasses.replace(profile, checks=(check, dataclasses.replace(check, name="again")))
+    score, reasons = judge({"sharpness": value}, two)
+    assert score == pytest.approx(0.49995) and score < two.min_score == 0.5
+    assert reasons[0].startswith("overall score 0.49995 < 0.5"), reasons

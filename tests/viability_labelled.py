@@ -234,7 +234,7 @@ def main() -> int:
         )
         m = r.metrics
         print(
-            f"| {p.name} | {it.kind} | {r.score:.3f} | {m.get('noise', 0):.2f} | "
+            f"| {p.name} | {it.kind} | {r.score:.{4 if borderline(r.score) else 3}f} | {m.get('noise', 0):.2f} | "
             f"{m.get('highlight_clip', 0):.4f} | {verdict} |"
         )
     return 0
