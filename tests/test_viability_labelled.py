@@ -26,10 +26,19 @@ def test_the_band_is_around_the_default_min_score() -> None:
     assert load_profile().min_score == MIN_SCORE
 
 
-def test_borderline_files_are_the_known_ones(
+def _excused(name: str, r: ViabilityReport) -> bool:
+    """A wrong verdict the docs name: a known borderline file still inside its band."""
+    return name in KNOWN_BORDERLINE and borderline(r.score)
+
+
+def test_known_borderline_files_are_still_borderline(
     scored: dict[Path, tuple[Item, ViabilityReport]],
 ) -> None:
-    assert {p.name for p, (_, r) in scored.items() if borderline(r.score)} == set(KNOWN_BORDERLINE)
+    """The list does not go stale: a file that left the band is held to its label again."""
+    names = {p.name: r for p, (_, r) in scored.items()}
+    assert {
+        n: round(names[n].score, 4) for n in KNOWN_BORDERLINE if not borderline(names[n].score)
+    } == {}
 
 
 def test_every_clean_kind_passes(scored: dict[Path, tuple[Item, ViabilityReport]]) -> None:
@@ -38,7 +47,7 @@ def test_every_clean_kind_passes(scored: dict[Path, tuple[Item, ViabilityReport]
     wrong = {
         p.name: r.reasons
         for p, (it, r) in scored.items()
-        if it.good and not r.passed and not borderline(r.score)
+        if it.good and not r.passed and not _excused(p.name, r)
     }
     assert wrong == {}
 
@@ -49,7 +58,7 @@ def test_degradations_fail_except_the_documented_ones(
     passed = {
         p.name
         for p, (it, r) in scored.items()
-        if not it.good and r.passed and not borderline(r.score)
+        if not it.good and r.passed and not _excused(p.name, r)
     }
     assert passed == set(KNOWN_PASSES)
     bad = [r for it, r in scored.values() if not it.good and not r.passed]

@@ -82,8 +82,8 @@ DEGRADE = ("camera", "bikes160", "astronaut", "coffee", "motorcycle_left", "chel
 
 #: a score this close to the profile's min score has no stable verdict: a change of
 #: a fraction of a percent in one metric, a different decoder build or CPU path,
-#: flips it. The test holds such files to the band, not to their label, and each
-#: is named here (and in docs/viability.md) so that a new one cannot slip in unseen.
+#: flips it. A file named here (and in docs/viability.md) is held to the band, not
+#: to its label; any other file with a wrong verdict still fails the test.
 BORDERLINE = 0.01
 KNOWN_BORDERLINE = {
     "pass_bikes40.jpg": "soft frame of a 640 px video upscaled to 1024 px: 0.5010, then 0.4998",
