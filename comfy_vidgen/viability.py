@@ -357,8 +357,8 @@ def _noise_gain(scale: Literal["fine", "texture", "coarse"]) -> float:
     From impulse responses; the coarse gradient is sampled at every other pixel, so
     its gain sums the responses to an impulse at each of the four phases.
     """
-    total = 0.0
     if scale == "coarse":
+        total = 0.0
         for oy in (0, 1):
             for ox in (0, 1):
                 d = np.zeros((66, 66), np.float32)
@@ -542,17 +542,18 @@ def _clear_edges(mask: U8, rows: NDArray[np.intp]) -> None:
         mask[NOISE_BAND - 1 :: NOISE_BAND] = 0
 
 
-def _luma_noise(g8: NDArray[np.uint8], flat: NDArray[np.uint8]) -> float:
+def _luma_noise(g8: NDArray[np.uint8], flat: NDArray[np.uint8], rows: NDArray[np.intp]) -> float:
     """Immerkaer's Laplacian-difference noise estimate on luma (as if white), flatter half.
 
-    ``g8`` and ``flat`` on the rows of ``_noise_rows``. Used only to remove the
-    noise energy from the gradients of ``_sharpness`` and ``_texture``, which see
-    the same luma; the reported ``noise`` metric is ``_channel_noise``.
+    Read on ``rows`` (``_noise_rows``), where ``flat`` is given (``_flat_half``). Used
+    only to remove the noise energy from the gradients of ``_sharpness`` and
+    ``_texture``, which see the same luma; the reported ``noise`` metric is
+    ``_channel_noise``.
     """
     n = cv2.countNonZero(flat)
     if n == 0:
         return 0.0
-    mean_abs = cv2.norm(_masked(_laplace16(g8), flat), cv2.NORM_L1) / n
+    mean_abs = cv2.norm(_masked(_laplace16(_pick(g8, rows)), flat), cv2.NORM_L1) / n
     return float(math.sqrt(math.pi / 2.0) / 6.0 * mean_abs)
 
 
@@ -569,7 +570,8 @@ def _channel_noise(
     Per channel, so that noise of the same sigma reads the same whether it is grey,
     independent per channel or chroma-only (luma would read an independent sigma
     as 0.66 of it). ``gain`` is the product of both axes' ``_resample_gain``.
-    All arrays are on the ``rows`` of ``_noise_rows`` (alternate row bands).
+    Read on ``rows`` (``_noise_rows``: alternate row bands), where ``flat`` is given;
+    the other arrays are whole frames.
     Flat: ``flat``, the half of the frame with the least luma gradient at sigma 2 px.
     Unclipped: no channel of a 3x3 neighbourhood at 0..2 or 253..255, where
     clipping would hide the noise (``lo3``/``hi3``: the 3x3 minimum of the
@@ -577,6 +579,7 @@ def _channel_noise(
     half reads as noise too (0.3-3 levels on clean photos); it is what the
     ``good`` level of the check allows for.
     """
+    lo3, hi3 = _pick(lo3, rows), _pick(hi3, rows)
     ok = np.asarray(
         cv2.bitwise_and(_cmp(lo3, 2, cv2.CMP_GT), _cmp(hi3, 253, cv2.CMP_LT)), dtype=np.uint8
     )
@@ -592,7 +595,7 @@ def _channel_noise(
     # subtracting its clean reading in quadrature (measured: within 6 % for added
     # sigma 2..35, against up to 23 % with the mean absolute value). The RMS over
     # channels of per-channel sigmas is the root of the mean square over all three.
-    ss = cv2.norm(_masked(_laplace16(rgb), mask), cv2.NORM_L2SQR)
+    ss = cv2.norm(_masked(_laplace16(_pick(rgb, rows)), mask), cv2.NORM_L2SQR)
     return float(math.sqrt(ss / (3.0 * n) / gain))
 
 
@@ -638,7 +641,8 @@ def _texture(b1: F32, noise: float, tile: int = 32) -> float:
 
     ``b1``: luma blurred at ``TEXTURE_SIGMA``. A tile's mean is read on its pixels
     (2i, 2j), a quarter of them: the gradient itself is computed at full
-    resolution, so this only samples it (tile fractions move by <= 0.01 on photos).
+    resolution, so this only samples it (tile fractions move by <= 0.006 on the
+    labelled set, docs/viability.md).
     """
     h, w = b1.shape
     th, tw = h // tile, w // tile
@@ -870,27 +874,18 @@ def _measure(
     flat_below, q97 = _quantiles(coarse8[1:-1, 1:-1], (0.5, 0.97))
     rows = _noise_rows(ah)
     flat = _flat_half(coarse8, flat_below, aw, rows)
-    noise = _luma_noise(_pick(g8, rows), flat)
+    noise = _luma_noise(g8, flat, rows)
     lo3, hi3 = _min3(lo), _max3(hi)
     if scale <= 1:  # at scale 1 ``small`` is ``rgb`` and the gain is white noise's 36
         gain = _resample_gain(w, aw, interp) * _resample_gain(h, ah, interp)
-        channel_noise = _channel_noise(
-            _pick(small, rows), gain, flat, _pick(lo3, rows), _pick(hi3, rows), rows
-        )
+        channel_noise = _channel_noise(small, gain, flat, lo3, hi3, rows)
     else:  # an upscaled frame only interpolates the source's grain: measure it there
         src_lo, src_hi = _extremes(rgb)
-        src_g8 = np.asarray(cv2.cvtColor(rgb, to_gray), dtype=np.uint8)
-        src_coarse = _coarse_gradient(src_g8)
+        src_coarse = _coarse_gradient(np.asarray(cv2.cvtColor(rgb, to_gray), dtype=np.uint8))
         src_median = _quantiles(src_coarse[1:-1, 1:-1], (0.5,))[0]
         src_rows = _noise_rows(h)
-        channel_noise = _channel_noise(
-            _pick(rgb, src_rows),
-            36.0,
-            _flat_half(src_coarse, src_median, w, src_rows),
-            _pick(_min3(src_lo), src_rows),
-            _pick(_max3(src_hi), src_rows),
-            src_rows,
-        )
+        src_flat = _flat_half(src_coarse, src_median, w, src_rows)
+        channel_noise = _channel_noise(rgb, 36.0, src_flat, _min3(src_lo), _max3(src_hi), src_rows)
     timings["noise"] = clock() - t
     t = clock()
     fine, b1 = _fine_and_texture_blurs(g8)
