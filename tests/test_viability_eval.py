@@ -193,8 +193,7 @@ if __name__ == "__main__":  # the table in docs/viability.md
     with tempfile.TemporaryDirectory() as d:
         reps = build_suite(Path(d))
     cols = [("clean", 0)] + [(k, lv) for k, levels in STEPS.items() for lv in levels]
-    names = {"ev+": "ev+", "ev-": "ev-"}
-    print("| photo | " + " | ".join(f"{names.get(k, k)}{lv or ''}" for k, lv in cols) + " |")
+    print("| photo | " + " | ".join(f"{k}{lv or ''}" for k, lv in cols) + " |")
     print("|---" * (len(cols) + 1) + "|")
     for name, row in reps.items():
         cells = [f"{row[c].score:.3f}" + ("" if row[c].passed else " ✗") for c in cols]

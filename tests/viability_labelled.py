@@ -16,6 +16,7 @@ q <= 10, too small.
 
 from __future__ import annotations
 
+import functools
 import io
 import sys
 from collections.abc import Callable
@@ -88,11 +89,18 @@ BORDERLINE = 0.01
 KNOWN_BORDERLINE = {
     "pass_bikes40.jpg": "soft frame of a 640 px video upscaled to 1024 px: 0.5010, then 0.4998",
 }
-MIN_SCORE = 0.5  # the default profile's; tests/test_viability_labelled.py checks it
+
+
+@functools.cache
+def _min_score() -> float:
+    from comfy_vidgen.viability import load_profile
+
+    return load_profile().min_score
 
 
 def borderline(score: float) -> bool:
-    return abs(score - MIN_SCORE) < BORDERLINE
+    """Within ``BORDERLINE`` of the default profile's min score."""
+    return abs(score - _min_score()) < BORDERLINE
 
 
 @dataclass(frozen=True)
@@ -221,7 +229,10 @@ def main() -> int:
     pos = [r.score for p, r in reps.items() if items[p].good]
     neg = [r.score for p, r in reps.items() if not items[p].good]
     edge = [p.name for p, r in reps.items() if borderline(r.score)]
-    print(f"borderline (score within {BORDERLINE} of {MIN_SCORE}): {', '.join(edge) or 'none'}\n")
+    print(
+        f"borderline (score within {BORDERLINE} of {profile.min_score:g}): "
+        f"{', '.join(edge) or 'none'}\n"
+    )
     print("| label \\ verdict | passed | rejected |\n|---|---|---|")
     print(f"| must pass ({tp + fn}) | {tp} | {fn} |\n| must fail ({fp + tn}) | {fp} | {tn} |")
     print(f"\nROC AUC (score, must pass vs must fail): {roc_auc(pos, neg):.4f}\n")
