@@ -294,9 +294,15 @@ def choose_encoder(
             f"{error}. Use --encoder auto (falls back to libx265) or --encoder libx265."
         )
     log.info("hevc_nvenc unavailable (%s); falling back to libx265", error)
-    fallback = "auto: hevc_nvenc unavailable; fell back to libx265"
+    return _fell_back("unavailable", error)
+
+
+def _fell_back(what: str, error: object) -> EncoderChoice:
+    """libx265 because NVENC was ``what``: the error in the reason, not in the summary."""
     return EncoderChoice(
-        "libx265", f"auto: hevc_nvenc unavailable ({error}); fell back to libx265", fallback
+        "libx265",
+        f"auto: hevc_nvenc {what} ({error}); fell back to libx265",
+        f"auto: hevc_nvenc {what}; fell back to libx265",
     )
 
 
@@ -541,11 +547,7 @@ def encode(
                 raise EncoderUnavailable(
                     f"hevc_nvenc probed fine but its session failed to open: {e}"
                 ) from None
-            choice = EncoderChoice(
-                "libx265",
-                f"auto: hevc_nvenc session failed to open ({e}); fell back to libx265",
-                "auto: hevc_nvenc session failed to open; fell back to libx265",
-            )
+            choice = _fell_back("session failed to open", e)
             run = open_run(choice)
         log.info(
             "encoding %dx%d @ %s fps with %s (%s)", width, height, rate, choice.name, choice.reason
